@@ -1,0 +1,28 @@
+# One image for every process of the booking service; the compose command picks
+# the process: `api`, `projector`, `relay`, `inbound` or `partners`.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY travelbuddy/ ./travelbuddy/
+RUN pip install --no-cache-dir . \
+    && groupadd --system --gid 10001 travelbuddy \
+    && useradd --system --uid 10001 --gid travelbuddy --create-home \
+       --home-dir /home/travelbuddy --shell /usr/sbin/nologin travelbuddy
+
+# The embedded default (no MONGODB_URL) keeps its files in the working
+# directory, so it has to be one the service user can write.
+WORKDIR /home/travelbuddy
+USER 10001:10001
+
+EXPOSE 8000
+
+# No HEALTHCHECK here: only `api` serves HTTP, so a /readyz check baked into the
+# image would mark the other processes unhealthy. docker-compose.yml gives the
+# api its own.
+ENTRYPOINT ["travelbuddy"]
+CMD ["api"]

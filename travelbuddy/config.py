@@ -1,0 +1,30 @@
+"""Settings, read from environment variables prefixed `TRAVELBUDDY_`.
+
+No MongoDB URL means the embedded default; no Kafka bootstrap servers means the
+in-process bus. Every setting has a default that works on a laptop.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """The service's configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAVELBUDDY_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
+    port: int = Field(8000, description="Port of the HTTP API.")
+    mongodb_url: str | None = Field(
+        None, description="MongoDB connection string (a replica set, for change streams)."
+    )
+    mongodb_database: str = Field("travelbuddy", description="MongoDB database name.")
+    kafka_bootstrap_servers: str | None = Field(
+        None, description="Kafka bootstrap servers; unset means the in-process bus."
+    )
+    data_dir: Path = Field(Path(".travelbuddy"), description="Embedded default's data folder.")
+    log_level: str = Field("INFO", description="Logging level.")
