@@ -1,16 +1,58 @@
-"""The FastAPI composition root: wires adapters to the application and the GraphQL schemas."""
+"""The FastAPI composition root: the GraphQL endpoints and health checks."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI
+from strawberry.fastapi import GraphQLRouter
 
+from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
+from travelbuddy.graphql import command_schema
+from travelbuddy.graphql.context import context_getter
+
+log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the HTTP application for the given settings (the environment's by default)."""
+class ServiceHolder:
+    """Services built by the lifespan (or handed in by a test) for resolvers to reach."""
+
+    def __init__(self, services: Services | None) -> None:
+        self.current = services
+
+    def __getattr__(self, name: str) -> object:
+        if self.current is None:
+            raise RuntimeError("services are not started")
+        return getattr(self.current, name)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """The HTTP application. Given `services`, it uses them; otherwise it builds its own
+    from `settings` at start-up and closes them at shutdown."""
     settings = settings or Settings()
-    app = FastAPI(title="TravelBuddy booking service")
+    holder = ServiceHolder(services)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if holder.current is not None or settings.mongodb_url is None:
+            if settings.mongodb_url is None and holder.current is None:
+                log.warning("event=no_store message=set TRAVELBUDDY_MONGODB_URL for GraphQL")
+            yield
+            return
+        holder.current = await build_services(settings)
+        try:
+            yield
+        finally:
+            await holder.current.close()
+
+    app = FastAPI(title="TravelBuddy booking service", lifespan=lifespan)
+    app.include_router(
+        GraphQLRouter(command_schema.schema, context_getter=context_getter(holder)),
+        prefix="/graphql/command",
+    )
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

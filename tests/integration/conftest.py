@@ -1,0 +1,30 @@
+"""The service wired to the test MongoDB, one fresh database per test."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from travelbuddy.app import create_app
+from travelbuddy.bootstrap import Services, build_services
+from travelbuddy.config import Settings
+
+
+@pytest.fixture
+async def services(mongodb_url: str, database_name: str) -> AsyncIterator[Services]:
+    built = await build_services(
+        Settings(mongodb_url=mongodb_url, mongodb_database=database_name)
+    )
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+async def http(services: Services) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client for the ASGI app; requests go through FastAPI and strawberry."""
+    app = create_app(services.settings, services=services)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://travelbuddy") as client:
+        yield client

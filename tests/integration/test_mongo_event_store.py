@@ -1,0 +1,107 @@
+"""The MongoDB EventStore adapter against the test MongoDB server."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from travelbuddy.eventstore.mongo import MongoEventStore
+from travelbuddy.eventstore.port import (
+    ConcurrencyError,
+    DuplicateCommand,
+    EventMetadata,
+    NewEvent,
+)
+
+
+def new_event(type_name: str = "HotelReserved", command_id: str | None = None) -> NewEvent:
+    return NewEvent(
+        type=type_name,
+        schema_version=1,
+        data={"booking_id": "b1", "confirmation_code": "C-1"},
+        metadata=EventMetadata(
+            event_id=str(uuid.uuid4()),
+            customer_id="alice",
+            recorded_at=dt.datetime(2026, 12, 1, 9, 30, tzinfo=dt.UTC),
+            command_id=command_id,
+            correlation_id="corr-1",
+        ),
+    )
+
+
+@pytest.fixture
+async def store(mongo_db: AsyncDatabase[dict[str, Any]]) -> MongoEventStore:
+    event_store = MongoEventStore(mongo_db)
+    await event_store.create_indexes()
+    await event_store.create_indexes()  # idempotent: a second start-up changes nothing
+    return event_store
+
+
+async def test_appended_events_read_back_in_order_with_metadata(store: MongoEventStore) -> None:
+    first, second = new_event("BookingRequested"), new_event("HotelReserved")
+    assert await store.append("booking-b1", 0, [first]) == 1
+    assert await store.append("booking-b1", 1, [second]) == 2
+
+    events = await store.read("booking-b1")
+
+    assert [(e.version, e.type) for e in events] == [(1, "BookingRequested"), (2, "HotelReserved")]
+    assert events[0].metadata == first.metadata
+    assert events[1].data == second.data
+    assert await store.read("booking-unknown") == []
+
+
+async def test_stale_expected_version_is_rejected_and_writes_nothing(
+    store: MongoEventStore,
+) -> None:
+    await store.append("booking-b1", 0, [new_event()])
+
+    with pytest.raises(ConcurrencyError):
+        await store.append("booking-b1", 0, [new_event("Stale")])
+
+    assert [e.type for e in await store.read("booking-b1")] == ["HotelReserved"]
+
+
+async def test_of_fifty_concurrent_appends_at_one_version_exactly_one_wins(
+    store: MongoEventStore,
+) -> None:
+    await store.append("booking-b1", 0, [new_event()])
+
+    results = await asyncio.gather(
+        *(store.append("booking-b1", 1, [new_event(f"Attempt{n}")]) for n in range(50)),
+        return_exceptions=True,
+    )
+
+    assert sum(1 for r in results if r == 2) == 1
+    assert sum(1 for r in results if isinstance(r, ConcurrencyError)) == 49
+    versions = [e.version for e in await store.read("booking-b1")]
+    assert versions == [1, 2]
+
+
+async def test_a_repeated_command_id_appends_once(store: MongoEventStore) -> None:
+    await store.append("booking-b1", 0, [new_event(command_id="cmd-1")])
+
+    with pytest.raises(DuplicateCommand):
+        await store.append("booking-b1", 1, [new_event(command_id="cmd-1")])
+
+    assert len(await store.read("booking-b1")) == 1
+    found = await store.find_by_command("cmd-1")
+    assert found is not None and found.version == 1
+    assert await store.find_by_command("cmd-unknown") is None
+
+
+async def test_read_all_yields_every_stream_in_insertion_order(store: MongoEventStore) -> None:
+    for stream in ("booking-a", "booking-b", "booking-a"):
+        version = len(await store.read(stream))
+        await store.append(stream, version, [new_event()])
+
+    everything = [(e.stream_id, e.version) async for e in store.read_all()]
+    first = await anext(store.read_all())
+    after_first = [(e.stream_id, e.version) async for e in store.read_all(first.position)]
+
+    assert everything == [("booking-a", 1), ("booking-b", 1), ("booking-a", 2)]
+    assert after_first == everything[1:]

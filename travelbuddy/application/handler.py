@@ -1,0 +1,178 @@
+"""Command handling: load the stream, fold, decide, append.
+
+One function of the application does it for every command. It retries a bounded number
+of times when another writer moved the stream on, answers a repeated command id with the
+first outcome, and lets a caller act only on their own bookings.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from travelbuddy.application.catalog import Catalog
+from travelbuddy.domain import (
+    BookingState,
+    CatalogView,
+    Command,
+    DecisionContext,
+    RequestBooking,
+    decide,
+    fold,
+    stream_id,
+)
+from travelbuddy.domain.errors import BookingNotFound
+from travelbuddy.domain.serialization import event_from_record, event_to_record
+from travelbuddy.eventstore.port import (
+    ConcurrencyError,
+    DuplicateCommand,
+    EventMetadata,
+    EventStore,
+    NewEvent,
+    StoredEvent,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sends a command: a customer, support staff (agent), or a partner system."""
+
+    customer_id: str
+    may_act_on_any_booking: bool = False
+
+    @classmethod
+    def system(cls, name: str) -> Caller:
+        """A trusted service, such as the inbound consumer of the partners' replies."""
+        return cls(customer_id=f"system:{name}", may_act_on_any_booking=True)
+
+
+@dataclass(frozen=True)
+class CommandOutcome:
+    """What a handled command did: the booking and its version after the event."""
+
+    booking_id: str
+    version: int
+    replayed: bool = False
+    """True when the command id was handled before and nothing was appended now."""
+
+
+class ConcurrencyConflict(Exception):
+    """The stream kept moving under us; the client may retry."""
+
+    def __init__(self, booking_id: str, attempts: int) -> None:
+        super().__init__(f"booking {booking_id} changed {attempts} times while deciding")
+        self.booking_id = booking_id
+
+
+@dataclass(frozen=True)
+class CommandContext:
+    """Tracing ids that travel with a command into its event's metadata."""
+
+    command_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class BookingCommands:
+    """The application's entry point for every Booking command."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        catalog: Catalog,
+        clock: Callable[[], dt.datetime] = _utc_now,
+        max_attempts: int = MAX_ATTEMPTS,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._clock = clock
+        self._max_attempts = max_attempts
+
+    async def handle(
+        self, command: Command, caller: Caller, context: CommandContext | None = None
+    ) -> CommandOutcome:
+        """Decide the command against its booking's events and append the resulting event.
+
+        Raises a DomainError for a broken rule (BookingNotFound also for a booking that
+        is not the caller's) and ConcurrencyConflict when retries run out.
+        """
+        context = context or CommandContext()
+        if context.command_id and (earlier := await self._earlier_outcome(context.command_id)):
+            return earlier
+        stream = stream_id(command.booking_id)
+        for _attempt in range(self._max_attempts):
+            events = await self._store.read(stream)
+            state = fold(event_from_record(e.type, e.schema_version, e.data) for e in events)
+            self._authorize(command, state, caller)
+            decision = DecisionContext(
+                catalog=await self._catalog_for(command), today=self._clock().date()
+            )
+            event = decide(command, state, decision)
+            type_name, schema_version, data = event_to_record(event)
+            new_event = NewEvent(
+                type=type_name,
+                schema_version=schema_version,
+                data=data,
+                metadata=self._metadata(state, command, caller, context),
+            )
+            try:
+                version = await self._store.append(stream, state.version, [new_event])
+            except ConcurrencyError:
+                log.info("event=concurrency_retry booking_id=%s", command.booking_id)
+                continue
+            except DuplicateCommand:
+                assert context.command_id is not None
+                earlier = await self._earlier_outcome(context.command_id)
+                assert earlier is not None
+                return earlier
+            log.info(
+                "event=%s booking_id=%s version=%d correlation_id=%s",
+                type_name, command.booking_id, version, context.correlation_id,
+            )
+            return CommandOutcome(booking_id=command.booking_id, version=version)
+        raise ConcurrencyConflict(command.booking_id, self._max_attempts)
+
+    async def _earlier_outcome(self, command_id: str) -> CommandOutcome | None:
+        earlier: StoredEvent | None = await self._store.find_by_command(command_id)
+        if earlier is None:
+            return None
+        booking_id = earlier.stream_id.removeprefix("booking-")
+        return CommandOutcome(booking_id=booking_id, version=earlier.version, replayed=True)
+
+    @staticmethod
+    def _authorize(command: Command, state: BookingState, caller: Caller) -> None:
+        # Another customer's booking is answered as not found: its existence must not leak.
+        if state.exists and not caller.may_act_on_any_booking:
+            if state.customer_id != caller.customer_id:
+                raise BookingNotFound(command.booking_id)
+
+    async def _catalog_for(self, command: Command) -> CatalogView:
+        if isinstance(command, RequestBooking):
+            hotel_ids = {stay.hotel_id for stay in command.hotel_stays}
+            flight_ids = {flight.flight_id for flight in command.flights}
+            return await self._catalog.view(hotel_ids, flight_ids)
+        return await self._catalog.view(set(), set())
+
+    def _metadata(
+        self, state: BookingState, command: Command, caller: Caller, context: CommandContext
+    ) -> EventMetadata:
+        owner = command.customer_id if isinstance(command, RequestBooking) else state.customer_id
+        return EventMetadata(
+            event_id=str(uuid.uuid4()),
+            customer_id=owner or caller.customer_id,
+            recorded_at=self._clock(),
+            command_id=context.command_id,
+            correlation_id=context.correlation_id or context.command_id,
+            causation_id=context.causation_id,
+        )

@@ -1,0 +1,44 @@
+"""The one place that wires adapters to the application: used by app.py and cli.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from travelbuddy.application import BookingCommands, StaticCatalog
+from travelbuddy.config import Settings
+from travelbuddy.eventstore.mongo import MongoEventStore
+
+
+@dataclass
+class Services:
+    """Everything a process of the service uses, built once at start-up."""
+
+    settings: Settings
+    client: AsyncMongoClient[dict[str, Any]]
+    database: AsyncDatabase[dict[str, Any]]
+    store: MongoEventStore
+    commands: BookingCommands
+
+    async def close(self) -> None:
+        """Release connections."""
+        await self.client.close()
+
+
+async def build_services(settings: Settings) -> Services:
+    """Connect to MongoDB, create indexes (idempotent), wire the command handler."""
+    if settings.mongodb_url is None:
+        raise RuntimeError("TRAVELBUDDY_MONGODB_URL is not set")
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True
+    )
+    database = client[settings.mongodb_database]
+    store = MongoEventStore(database)
+    await store.create_indexes()
+    commands = BookingCommands(store, StaticCatalog())
+    return Services(
+        settings=settings, client=client, database=database, store=store, commands=commands
+    )

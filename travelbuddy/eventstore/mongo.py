@@ -1,0 +1,109 @@
+"""The EventStore on MongoDB: collection `events`, one document per event.
+
+A unique index on (stream_id, version) is the optimistic-concurrency check: an append
+whose expected version is stale collides on it and writes nothing. A sparse unique index
+on metadata.command_id makes a repeated command collide the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from travelbuddy.eventstore.port import (
+    ConcurrencyError,
+    DuplicateCommand,
+    EventMetadata,
+    NewEvent,
+    StoredEvent,
+)
+
+EVENTS = "events"
+STREAM_VERSION_INDEX = "stream_version"
+COMMAND_ID_INDEX = "command_id"
+
+Document = dict[str, Any]
+
+
+def event_document(stream_id: str, version: int, event: NewEvent) -> Document:
+    """The stored shape of one event."""
+    return {
+        "stream_id": stream_id,
+        "version": version,
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "data": event.data,
+        "metadata": event.metadata.as_document(),
+    }
+
+
+def stored_event(document: Document) -> StoredEvent:
+    """An event document read back from MongoDB (a find or a change stream's fullDocument)."""
+    return StoredEvent(
+        stream_id=document["stream_id"],
+        version=document["version"],
+        type=document["type"],
+        schema_version=document["schema_version"],
+        data=document["data"],
+        metadata=EventMetadata.from_document(document["metadata"]),
+        position=document.get("_id"),
+    )
+
+
+class MongoEventStore:
+    """EventStore adapter on PyMongo's async API."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._events: AsyncCollection[Document] = database[EVENTS]
+
+    async def create_indexes(self) -> None:
+        """Create the store's indexes; safe to call at every start-up."""
+        await self._events.create_indexes([
+            IndexModel([("stream_id", ASCENDING), ("version", ASCENDING)],
+                       unique=True, name=STREAM_VERSION_INDEX),
+            IndexModel([("metadata.command_id", ASCENDING)],
+                       unique=True, sparse=True, name=COMMAND_ID_INDEX),
+        ])
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> int:
+        """Append after `expected_version`; see the EventStore port."""
+        if len(events) != 1:
+            # Several events would need a multi-document transaction to be all or
+            # nothing; every Booking command produces exactly one.
+            raise ValueError("MongoEventStore appends exactly one event at a time")
+        event = events[0]
+        document = event_document(stream_id, expected_version + 1, event)
+        if event.metadata.command_id is None:
+            del document["metadata"]["command_id"]  # absent, not null: the index is sparse
+        try:
+            await self._events.insert_one(document)
+        except DuplicateKeyError as error:
+            command_id = event.metadata.command_id
+            if command_id and await self.find_by_command(command_id):
+                raise DuplicateCommand(command_id) from error
+            raise ConcurrencyError(stream_id, expected_version) from error
+        return expected_version + 1
+
+    async def read(self, stream_id: str) -> list[StoredEvent]:
+        """All events of a stream in version order."""
+        cursor = self._events.find({"stream_id": stream_id}).sort("version", ASCENDING)
+        return [stored_event(document) async for document in cursor]
+
+    async def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
+        """Every event in insertion order (`_id`), after an ObjectId position."""
+        query: Document = {} if after_position is None else {"_id": {"$gt": after_position}}
+        async for document in self._events.find(query).sort("_id", ASCENDING):
+            yield stored_event(document)
+
+    async def find_by_command(self, command_id: str) -> StoredEvent | None:
+        """The event a command produced, if a command with this id was handled."""
+        document = await self._events.find_one({"metadata.command_id": command_id})
+        return stored_event(document) if document else None
+

@@ -1,0 +1,109 @@
+"""The EventStore port: append-only streams of events with optimistic concurrency."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class ConcurrencyError(Exception):
+    """The stream moved on since the expected version was read; nothing was written."""
+
+    def __init__(self, stream_id: str, expected_version: int) -> None:
+        super().__init__(f"stream {stream_id} is no longer at version {expected_version}")
+        self.stream_id = stream_id
+        self.expected_version = expected_version
+
+
+class DuplicateCommand(Exception):
+    """An event of this command id is stored already; nothing was written."""
+
+    def __init__(self, command_id: str) -> None:
+        super().__init__(f"command {command_id} was handled before")
+        self.command_id = command_id
+
+
+@dataclass(frozen=True)
+class EventMetadata:
+    """Who caused an event and why: stored beside its data."""
+
+    event_id: str
+    customer_id: str
+    recorded_at: dt.datetime
+    command_id: str | None = None
+    correlation_id: str | None = None
+    causation_id: str | None = None
+
+    def as_document(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "command_id": self.command_id,
+            "correlation_id": self.correlation_id,
+            "causation_id": self.causation_id,
+            "customer_id": self.customer_id,
+            "recorded_at": self.recorded_at,
+        }
+
+    @classmethod
+    def from_document(cls, document: dict[str, Any]) -> EventMetadata:
+        return cls(
+            event_id=document["event_id"],
+            customer_id=document["customer_id"],
+            recorded_at=document["recorded_at"],
+            command_id=document.get("command_id"),
+            correlation_id=document.get("correlation_id"),
+            causation_id=document.get("causation_id"),
+        )
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    """An event to append: its type, schema version, JSON-compatible data and metadata."""
+
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: EventMetadata
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event as the store holds it: a stream, a version in that stream, and the rest."""
+
+    stream_id: str
+    version: int
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: EventMetadata
+    position: Any = field(default=None, compare=False)
+    """Where the event stands in the store's global order (adapter-specific)."""
+
+
+class EventStore(Protocol):
+    """Streams of events; an append is all or nothing and checks the expected version."""
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: Sequence[NewEvent]
+    ) -> int:
+        """Append events after `expected_version` (0 for a new stream); return the new version.
+
+        Raises ConcurrencyError when the stream is not at `expected_version`, and
+        DuplicateCommand when an event with the same command id is stored already;
+        in both cases nothing is written.
+        """
+        ...
+
+    async def read(self, stream_id: str) -> list[StoredEvent]:
+        """All events of a stream, in version order (empty for an unknown stream)."""
+        ...
+
+    def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
+        """Every event of every stream, in store order, after a position (from the start)."""
+        ...
+
+    async def find_by_command(self, command_id: str) -> StoredEvent | None:
+        """The first event a command produced, if a command with this id was handled."""
+        ...

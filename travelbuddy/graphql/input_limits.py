@@ -1,0 +1,38 @@
+"""Bounds on string inputs, so that oversized text is a typed error and never stored."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from travelbuddy.domain.errors import Problem
+
+MAX_TEXT_LENGTH = 200
+TOO_LONG = "TOO_LONG"
+INVALID_TEXT = "INVALID_TEXT"
+
+
+def text_problems(value: Any, path: str = "input") -> list[Problem]:
+    """Every string in a strawberry input (nested inputs and lists too) that is out of bounds."""
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT_LENGTH:
+            return [Problem(code=TOO_LONG, field=path,
+                            message=f"{path} is longer than {MAX_TEXT_LENGTH} characters")]
+        if "\x00" in value:
+            return [Problem(code=INVALID_TEXT, field=path,
+                            message=f"{path} contains a NUL character")]
+        return []
+    if isinstance(value, list):
+        return [p for i, item in enumerate(value) for p in text_problems(item, f"{path}.{i}")]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return [
+            p
+            for f in dataclasses.fields(value)
+            for p in text_problems(getattr(value, f.name), f"{path}.{_camel(f.name)}")
+        ]
+    return []
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(word.capitalize() for word in rest)
