@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,7 +13,7 @@ from strawberry.fastapi import GraphQLRouter
 
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
-from travelbuddy.graphql import command_schema
+from travelbuddy.graphql import command_schema, query_schema
 from travelbuddy.graphql.context import context_getter
 
 log = logging.getLogger(__name__)
@@ -29,9 +31,15 @@ class ServiceHolder:
         return getattr(self.current, name)
 
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    services: Services | None = None,
+    *,
+    run_projector: bool = False,
+) -> FastAPI:
     """The HTTP application. Given `services`, it uses them; otherwise it builds its own
-    from `settings` at start-up and closes them at shutdown."""
+    from `settings` at start-up and closes them at shutdown. With `run_projector`, the
+    read-model projector runs in the same process (`travelbuddy serve`)."""
     settings = settings or Settings()
     holder = ServiceHolder(services)
 
@@ -43,15 +51,26 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
             yield
             return
         holder.current = await build_services(settings)
+        projector = None
+        if run_projector:
+            projector = asyncio.create_task(holder.current.projector().run())
         try:
             yield
         finally:
+            if projector is not None:
+                projector.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await projector
             await holder.current.close()
 
     app = FastAPI(title="TravelBuddy booking service", lifespan=lifespan)
     app.include_router(
         GraphQLRouter(command_schema.schema, context_getter=context_getter(holder)),
         prefix="/graphql/command",
+    )
+    app.include_router(
+        GraphQLRouter(query_schema.schema, context_getter=context_getter(holder)),
+        prefix="/graphql",
     )
 
     @app.get("/healthz")

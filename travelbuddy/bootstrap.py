@@ -11,6 +11,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 from travelbuddy.application import BookingCommands, StaticCatalog
 from travelbuddy.config import Settings
 from travelbuddy.eventstore.mongo import MongoEventStore
+from travelbuddy.readmodels.projections import BookingViews, HotelOccupancy
+from travelbuddy.readmodels.queries import BookingQueries
+from travelbuddy.readmodels.runner import ProjectorRunner
+
+READ_MODELS_PROJECTOR = "read-models"
 
 
 @dataclass
@@ -22,6 +27,16 @@ class Services:
     database: AsyncDatabase[dict[str, Any]]
     store: MongoEventStore
     commands: BookingCommands
+    queries: BookingQueries
+
+    def projector(self) -> ProjectorRunner:
+        """The runner of the read-model projections (booking_views, hotel_occupancy)."""
+        return ProjectorRunner(
+            READ_MODELS_PROJECTOR,
+            self.database,
+            self.store,
+            [BookingViews(self.database), HotelOccupancy(self.database, self.store)],
+        )
 
     async def close(self) -> None:
         """Release connections."""
@@ -40,5 +55,10 @@ async def build_services(settings: Settings) -> Services:
     await store.create_indexes()
     commands = BookingCommands(store, StaticCatalog())
     return Services(
-        settings=settings, client=client, database=database, store=store, commands=commands
+        settings=settings,
+        client=client,
+        database=database,
+        store=store,
+        commands=commands,
+        queries=BookingQueries(database, wait_timeout=settings.read_your_writes_timeout),
     )

@@ -27,4 +27,7 @@ class Settings(BaseSettings):
         None, description="Kafka bootstrap servers; unset means the in-process bus."
     )
     data_dir: Path = Field(Path(".travelbuddy"), description="Embedded default's data folder.")
+    read_your_writes_timeout: float = Field(
+        2.0, description="Longest wait, in seconds, of `booking(id, minVersion)`."
+    )
     log_level: str = Field("INFO", description="Logging level.")

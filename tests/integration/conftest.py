@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,6 +12,7 @@ import pytest
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
+from travelbuddy.readmodels.runner import ProjectorRunner
 
 
 @pytest.fixture
@@ -28,3 +31,16 @@ async def http(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://travelbuddy") as client:
         yield client
+
+
+@pytest.fixture
+async def projector(services: Services) -> AsyncIterator[ProjectorRunner]:
+    """The read-model projector running in the background, caught up."""
+    runner = services.projector()
+    ready = asyncio.Event()
+    task = asyncio.create_task(runner.run(ready))
+    await asyncio.wait_for(ready.wait(), timeout=10)
+    yield runner
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

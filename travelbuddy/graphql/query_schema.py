@@ -1,0 +1,124 @@
+"""The query schema: queries and subscriptions over query collections only.
+
+Served on GET/POST /graphql with GraphiQL; subscriptions on the same path over
+websockets (graphql-transport-ws).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncGenerator
+from typing import Annotated
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.types import Info
+
+from travelbuddy.graphql.context import GraphQLContext
+from travelbuddy.graphql.errors import mask_internal_errors
+from travelbuddy.graphql.query_types import (
+    Booking,
+    BookingConnection,
+    BookingEdge,
+    BookingStatus,
+    NightOccupancy,
+    PageInfo,
+)
+from travelbuddy.readmodels.queries import MAX_PAGE_SIZE, InvalidCursor, Reader
+
+MAX_OCCUPANCY_DAYS = 366
+
+
+def reader_of(info: Info[GraphQLContext, None]) -> Reader:
+    caller = info.context.caller
+    if caller is None:
+        raise GraphQLError(
+            "send the X-Customer-Id header", extensions={"code": "NOT_AUTHENTICATED"}
+        )
+    return Reader(caller.customer_id, sees_every_booking=caller.may_act_on_any_booking)
+
+
+@strawberry.type(description="Read bookings and occupancy.")
+class Query:
+    @strawberry.field(description="One booking of the caller, or null.")
+    async def booking(
+        self,
+        info: Info[GraphQLContext, None],
+        id: strawberry.ID,
+        min_version: Annotated[int | None, strawberry.argument(
+            description="Wait (at most about 2 s) until the view has this version, "
+            "e.g. the one a mutation returned."
+        )] = None,
+    ) -> Booking | None:
+        queries = info.context.services.queries
+        reader = reader_of(info)
+        if min_version is None:
+            view = await queries.booking(reader, str(id))
+            return Booking.from_view(view) if view else None
+        view, behind = await queries.booking_at_least(reader, str(id), min_version)
+        return Booking.from_view(view, behind=behind) if view else None
+
+    @strawberry.field(description="The caller's bookings ordered by check-in.")
+    async def my_bookings(
+        self,
+        info: Info[GraphQLContext, None],
+        status: BookingStatus | None = None,
+        first: Annotated[int, strawberry.argument(
+            description=f"Page size, 1 to {MAX_PAGE_SIZE}.")] = 20,
+        after: str | None = None,
+    ) -> BookingConnection:
+        if not 1 <= first <= MAX_PAGE_SIZE:
+            raise GraphQLError(f"first must be between 1 and {MAX_PAGE_SIZE}",
+                               extensions={"code": "BAD_USER_INPUT"})
+        try:
+            page = await info.context.services.queries.my_bookings(
+                reader_of(info), status.value if status else None, first, after
+            )
+        except InvalidCursor as error:
+            raise GraphQLError(str(error), extensions={"code": "BAD_USER_INPUT"}) from error
+        edges = [BookingEdge(cursor=c, node=Booking.from_view(v))
+                 for v, c in zip(page.views, page.cursors, strict=True)]
+        return BookingConnection(
+            edges=edges,
+            page_info=PageInfo(has_next_page=page.has_next_page,
+                               end_cursor=edges[-1].cursor if edges else None),
+        )
+
+    @strawberry.field(description="Rooms booked per night at a hotel, from..to inclusive.")
+    async def hotel_occupancy(
+        self,
+        info: Info[GraphQLContext, None],
+        hotel_id: str,
+        from_: Annotated[dt.date, strawberry.argument(name="from")],
+        to: dt.date,
+    ) -> list[NightOccupancy]:
+        reader_of(info)
+        if to < from_ or (to - from_).days > MAX_OCCUPANCY_DAYS:
+            raise GraphQLError(f"from..to must be in order and at most {MAX_OCCUPANCY_DAYS} "
+                               "days", extensions={"code": "BAD_USER_INPUT"})
+        nights = await info.context.services.queries.hotel_occupancy(hotel_id, from_, to)
+        return [NightOccupancy(night=dt.date.fromisoformat(n), rooms=r) for n, r in nights]
+
+
+@strawberry.type(description="Live booking updates.")
+class Subscription:
+    @strawberry.subscription(description="The booking now, then every change to it.")
+    async def booking_updated(
+        self, info: Info[GraphQLContext, None], booking_id: strawberry.ID
+    ) -> AsyncGenerator[Booking, None]:
+        reader = reader_of(info)
+        async for view in info.context.services.queries.watch(reader, str(booking_id)):
+            yield Booking.from_view(view)
+
+    @strawberry.subscription(description="All of the caller's bookings now, then every change.")
+    async def my_booking_updates(
+        self, info: Info[GraphQLContext, None]
+    ) -> AsyncGenerator[Booking, None]:
+        reader = reader_of(info)
+        async for view in info.context.services.queries.watch(reader, None):
+            yield Booking.from_view(view)
+
+
+schema = strawberry.Schema(
+    query=Query, subscription=Subscription, extensions=[mask_internal_errors]
+)

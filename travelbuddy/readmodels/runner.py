@@ -1,0 +1,139 @@
+"""The projector runner: follows `events` with a change stream and feeds the projections.
+
+At-least-once: the resume token is saved in `checkpoints` only after every projection has
+applied the events before it, so a crash replays a few events and never skips one. With
+no checkpoint yet, the runner opens the change stream first and then catches up from the
+start of the store, so an event written between the two is seen (perhaps twice), never lost.
+A projection that fails on an event parks it in `projection_dlq` and the stream moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pymongo.asynchronous.change_stream import AsyncChangeStream
+from pymongo.asynchronous.database import AsyncDatabase
+
+from travelbuddy.eventstore.mongo import EVENTS, stored_event
+from travelbuddy.eventstore.port import EventStore, StoredEvent
+from travelbuddy.readmodels.checkpoints import CheckpointStore
+from travelbuddy.readmodels.dead_letters import ParkedEvents
+from travelbuddy.readmodels.projections import Projection
+
+log = logging.getLogger(__name__)
+
+# mongo-java-server answers an empty getMore at once instead of waiting: pause between
+# empty polls so an idle projector does not spin (a real replica set waits server-side).
+IDLE_POLL_SECONDS = 0.02
+MAX_AWAIT_MS = 500
+CHECKPOINT_EVERY = 100
+
+
+class ProjectorRunner:
+    """Runs a named group of projections over the event stream."""
+
+    def __init__(
+        self,
+        name: str,
+        database: AsyncDatabase[dict[str, Any]],
+        store: EventStore,
+        projections: Sequence[Projection],
+    ) -> None:
+        self.name = name
+        self._database = database
+        self._store = store
+        self._projections = list(projections)
+        self._checkpoints = CheckpointStore(database)
+        self._parked = ParkedEvents(database)
+        self.applied = 0
+        self.parked = 0
+
+    async def setup(self) -> None:
+        """Create every projection's indexes."""
+        for projection in self._projections:
+            await projection.setup()
+
+    async def run(self, ready: asyncio.Event | None = None) -> None:
+        """Follow the stream until cancelled. `ready` is set once caught up."""
+        await self.setup()
+        checkpoint = await self._checkpoints.load(self.name)
+        events = self._database[EVENTS]
+        if checkpoint is not None:
+            stream = await events.watch(resume_after=checkpoint.resume_token,
+                                        max_await_time_ms=MAX_AWAIT_MS)
+            log.info("event=projector_resumed projector=%s", self.name)
+        else:
+            stream = await events.watch(max_await_time_ms=MAX_AWAIT_MS)
+            caught_up = 0
+            async for event in self._store.read_all():
+                await self.apply(event)
+                caught_up += 1
+            log.info("event=projector_caught_up projector=%s events=%d", self.name, caught_up)
+        if ready is not None:
+            ready.set()
+        async with stream:
+            await self._follow(stream)
+
+    async def _follow(self, stream: AsyncChangeStream[dict[str, Any]]) -> None:
+        unsaved = 0
+        last: StoredEvent | None = None
+        while True:
+            change = await stream.try_next()
+            if change is None:
+                if unsaved:
+                    await self._save(stream, last)
+                    unsaved = 0
+                await asyncio.sleep(IDLE_POLL_SECONDS)
+                continue
+            if change.get("operationType") != "insert":
+                continue  # events are append-only; anything else is not ours to project
+            last = stored_event(change["fullDocument"])
+            await self.apply(last)
+            unsaved += 1
+            if unsaved >= CHECKPOINT_EVERY:
+                await self._save(stream, last)
+                unsaved = 0
+
+    async def _save(
+        self, stream: AsyncChangeStream[dict[str, Any]], last: StoredEvent | None
+    ) -> None:
+        recorded_at = last.metadata.recorded_at if last else None
+        await self._checkpoints.save(
+            self.name, stream.resume_token, last.position if last else None, recorded_at
+        )
+
+    async def apply(self, event: StoredEvent) -> None:
+        """Hand one event to every projection; park it for any projection that fails."""
+        for projection in self._projections:
+            try:
+                await projection.apply(event)
+            except Exception as error:
+                self.parked += 1
+                log.warning(
+                    "event=projection_failed projector=%s projection=%s stream_id=%s "
+                    "version=%d event_type=%s error=%r",
+                    self.name, projection.name, event.stream_id, event.version, event.type, error,
+                )
+                await self._parked.park(projection.name, event, error)
+        self.applied += 1
+
+    async def retry_parked(self) -> tuple[int, int]:
+        """Apply parked events again; return (applied, still failing)."""
+        by_name = {projection.name: projection for projection in self._projections}
+        done = failed = 0
+        for entry in await self._parked.list():
+            projection = by_name.get(entry["projection"])
+            if projection is None:
+                continue
+            try:
+                await projection.apply(ParkedEvents.event_of(entry))
+            except Exception as error:
+                failed += 1
+                await self._parked.park(projection.name, ParkedEvents.event_of(entry), error)
+                continue
+            await self._parked.remove(entry["_id"])
+            done += 1
+        return done, failed
