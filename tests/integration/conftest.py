@@ -44,3 +44,25 @@ async def projector(services: Services) -> AsyncIterator[ProjectorRunner]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+@pytest.fixture
+async def live_server(services: Services) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free loopback port; yields its base URL."""
+    import uvicorn
+
+    from tests.services.testbed import free_port
+
+    port = free_port()
+    app = create_app(services.settings, services=services)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield f"127.0.0.1:{port}"
+    server.should_exit = True
+    await task
