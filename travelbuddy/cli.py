@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import typer
 import uvicorn
 
 from travelbuddy.config import Settings
+
+if TYPE_CHECKING:
+    from travelbuddy.bootstrap import Services
 
 app = typer.Typer(help="TravelBuddy booking service.", no_args_is_help=True)
 
@@ -53,6 +58,79 @@ def projector() -> None:
             await services.close()
 
     asyncio.run(run())
+
+
+projections = typer.Typer(help="Operate the read-model projections.", no_args_is_help=True)
+app.add_typer(projections, name="projections")
+
+
+async def _with_services(work: Callable[[Services], Awaitable[None]]) -> None:
+    from travelbuddy.bootstrap import build_services
+
+    services = await build_services(Settings())
+    try:
+        await work(services)
+    finally:
+        await services.close()
+
+
+@projections.command("status")
+def projections_status() -> None:
+    """Show each projector's position and lag (events not yet applied)."""
+    from travelbuddy.bootstrap import READ_MODELS_PROJECTOR
+    from travelbuddy.readmodels.maintenance import projector_status
+
+    async def work(services: Services) -> None:
+        status = await projector_status(services.database, READ_MODELS_PROJECTOR)
+        typer.echo(f"projector={status.projector} position={status.position} "
+                   f"last_event_at={status.recorded_at} saved_at={status.saved_at} "
+                   f"lag={status.lag}")
+
+    asyncio.run(_with_services(work))
+
+
+@projections.command("rebuild")
+def projections_rebuild(
+    name: str = typer.Argument(help="booking_views or hotel_occupancy"),
+) -> None:
+    """Replay the whole store into a fresh collection, then swap it in."""
+    from travelbuddy.readmodels.maintenance import rebuild
+
+    async def work(services: Services) -> None:
+        total = await services.database["events"].count_documents({})
+        with typer.progressbar(length=total, label=f"rebuilding {name}") as bar:
+            replayed = await rebuild(name, services.database, services.store, bar.update)
+        typer.echo(f"rebuilt {name} from {replayed} events")
+
+    asyncio.run(_with_services(work))
+
+
+@projections.command("dlq")
+def projections_dlq() -> None:
+    """List events a projection could not apply, with the error."""
+    from travelbuddy.readmodels.dead_letters import ParkedEvents
+
+    async def work(services: Services) -> None:
+        entries = await ParkedEvents(services.database).list()
+        for entry in entries:
+            event = entry["event"]
+            typer.echo(f"projection={entry['projection']} stream_id={event['stream_id']} "
+                       f"version={event['version']} type={event['type']} "
+                       f"attempts={entry['attempts']} error={entry['error']!r}")
+        typer.echo(f"{len(entries)} parked")
+
+    asyncio.run(_with_services(work))
+
+
+@projections.command("retry")
+def projections_retry() -> None:
+    """Apply parked events again; those that now succeed leave the dead-letter list."""
+
+    async def work(services: Services) -> None:
+        done, failed = await services.projector().retry_parked()
+        typer.echo(f"applied={done} still_failing={failed}")
+
+    asyncio.run(_with_services(work))
 
 
 def main() -> None:

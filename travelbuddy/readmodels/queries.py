@@ -126,30 +126,40 @@ class BookingQueries:
         """The current view(s) first, then every change: one booking, or all of the reader's.
 
         Fed by a change stream on `booking_views`, opened before the current state is read
-        so that no change falls between the two.
+        so that no change falls between the two. When the stream ends (a rebuild swapped the
+        collection in), it is opened again and the current state sent again.
         """
         match: dict[str, Any] = (
             {"documentKey._id": booking_id}
             if booking_id is not None
             else {"fullDocument.customer_id": reader.customer_id}
         )
+        current = {"_id": booking_id} if booking_id else {"customer_id": reader.customer_id}
         last_version: dict[str, int] = {}
-        stream = await self._views.watch([{"$match": match}], full_document="updateLookup")
-        async with stream:
-            current = {"_id": booking_id} if booking_id else {"customer_id": reader.customer_id}
-            async for view in self._views.find(current).sort("check_in", ASCENDING):
-                if reader.may_see(view):
-                    last_version[view["_id"]] = view["version"]
-                    yield view
-            while True:
-                change = await stream.try_next()
-                if change is None:
-                    await asyncio.sleep(IDLE_POLL_SECONDS)
-                    continue
-                changed: View | None = change.get("fullDocument")
-                if changed is None or not reader.may_see(changed):
-                    continue
-                if last_version.get(changed["_id"], 0) >= changed["version"]:
-                    continue
-                last_version[changed["_id"]] = changed["version"]
-                yield changed
+        while True:
+            stream = await self._views.watch(
+                [{"$match": {"$or": [match, {"operationType": {"$in": list(_STREAM_ENDS)}}]}}],
+                full_document="updateLookup",
+            )
+            async with stream:
+                async for view in self._views.find(current).sort("check_in", ASCENDING):
+                    if reader.may_see(view) and last_version.get(view["_id"], 0) < view["version"]:
+                        last_version[view["_id"]] = view["version"]
+                        yield view
+                while stream.alive:
+                    change = await stream.try_next()
+                    if change is None:
+                        await asyncio.sleep(IDLE_POLL_SECONDS)
+                        continue
+                    if change.get("operationType") in _STREAM_ENDS:
+                        break
+                    changed: View | None = change.get("fullDocument")
+                    if changed is None or not reader.may_see(changed):
+                        continue
+                    if last_version.get(changed["_id"], 0) >= changed["version"]:
+                        continue
+                    last_version[changed["_id"]] = changed["version"]
+                    yield changed
+
+
+_STREAM_ENDS = frozenset({"invalidate", "drop", "rename", "dropDatabase"})
