@@ -100,5 +100,6 @@ async def test_dlq_lists_a_parked_event_and_retry_keeps_a_still_broken_one(
     assert "type=TeleportedToTheMoon" in listed
     assert "UnknownEventType" in listed
     assert "still_failing=" in retried and "still_failing=0" not in retried
-    entry = await services.database["projection_dlq"].find_one({"event.type": "TeleportedToTheMoon"})
+    dlq = services.database["projection_dlq"]
+    entry = await dlq.find_one({"event.type": "TeleportedToTheMoon"})
     assert entry is not None and entry["attempts"] >= 2
