@@ -48,7 +48,7 @@ async def test_rebuild_replaces_a_damaged_view_with_one_equal_to_the_projection(
     await command(http, CONFIRM_HOTEL, {"input": {"bookingId": ids[0], "confirmationCode": "H"}})
 
     async def projected() -> bool:  # five requests, one confirmation: six events
-        return sum(v["version"] for v in await views(services)) == 6
+        return bool(sum(v["version"] for v in await views(services)) == 6)
 
     await until(projected)
     expected = await views(services)
