@@ -258,7 +258,7 @@ def test_build_context_keeps_every_file_the_dockerfile_copies(
 
 
 @pytest.mark.xfail(
-    strict=True, reason="projector arrives with issue 4; relay, inbound, partners with issue 5"
+    strict=True, reason="relay, inbound and partners arrive with issue 5"
 )
 def test_cli_has_every_subcommand_compose_runs() -> None:
     import typer
