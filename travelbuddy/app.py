@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from strawberry.fastapi import GraphQLRouter
 
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
 from travelbuddy.graphql import command_schema, query_schema
 from travelbuddy.graphql.context import context_getter
+from travelbuddy.graphql.router import TravelBuddyGraphQLRouter
 
 log = logging.getLogger(__name__)
 
@@ -65,11 +65,11 @@ def create_app(
 
     app = FastAPI(title="TravelBuddy booking service", lifespan=lifespan)
     app.include_router(
-        GraphQLRouter(command_schema.schema, context_getter=context_getter(holder)),
+        TravelBuddyGraphQLRouter(command_schema.schema, context_getter=context_getter(holder)),
         prefix="/graphql/command",
     )
     app.include_router(
-        GraphQLRouter(query_schema.schema, context_getter=context_getter(holder)),
+        TravelBuddyGraphQLRouter(query_schema.schema, context_getter=context_getter(holder)),
         prefix="/graphql",
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -89,9 +90,23 @@ async def test_a_repeated_command_id_appends_once(store: MongoEventStore) -> Non
         await store.append("booking-b1", 1, [new_event(command_id="cmd-1")])
 
     assert len(await store.read("booking-b1")) == 1
-    found = await store.find_by_command("cmd-1")
+    found = await store.find_by_command("cmd-1", None)
     assert found is not None and found.version == 1
-    assert await store.find_by_command("cmd-unknown") is None
+    assert await store.find_by_command("cmd-unknown", None) is None
+
+
+async def test_an_equal_command_id_from_another_sender_is_another_command(
+    store: MongoEventStore,
+) -> None:
+    alices, bobs = new_event(command_id="cmd-1"), new_event(command_id="cmd-1")
+    alices = replace(alices, metadata=replace(alices.metadata, issued_by="alice"))
+    bobs = replace(bobs, metadata=replace(bobs.metadata, issued_by="bob"))
+
+    await store.append("booking-a", 0, [alices])
+    await store.append("booking-b", 0, [bobs])
+
+    found = await store.find_by_command("cmd-1", "bob")
+    assert found is not None and found.stream_id == "booking-b"
 
 
 async def test_read_all_yields_every_stream_in_insertion_order(store: MongoEventStore) -> None:

@@ -32,7 +32,6 @@ from travelbuddy.eventstore.port import (
     EventMetadata,
     EventStore,
     NewEvent,
-    StoredEvent,
 )
 
 log = logging.getLogger(__name__)
@@ -108,7 +107,9 @@ class BookingCommands:
         is not the caller's) and ConcurrencyConflict when retries run out.
         """
         context = context or CommandContext()
-        if context.command_id and (earlier := await self._earlier_outcome(context.command_id)):
+        if context.command_id and (
+            earlier := await self._earlier_outcome(context.command_id, caller)
+        ):
             return earlier
         stream = stream_id(command.booking_id)
         for _attempt in range(self._max_attempts):
@@ -133,7 +134,7 @@ class BookingCommands:
                 continue
             except DuplicateCommand:
                 assert context.command_id is not None
-                earlier = await self._earlier_outcome(context.command_id)
+                earlier = await self._earlier_outcome(context.command_id, caller)
                 assert earlier is not None
                 return earlier
             log.info(
@@ -143,8 +144,8 @@ class BookingCommands:
             return CommandOutcome(booking_id=command.booking_id, version=version)
         raise ConcurrencyConflict(command.booking_id, self._max_attempts)
 
-    async def _earlier_outcome(self, command_id: str) -> CommandOutcome | None:
-        earlier: StoredEvent | None = await self._store.find_by_command(command_id)
+    async def _earlier_outcome(self, command_id: str, caller: Caller) -> CommandOutcome | None:
+        earlier = await self._store.find_by_command(command_id, caller.customer_id)
         if earlier is None:
             return None
         booking_id = earlier.stream_id.removeprefix("booking-")
@@ -175,4 +176,5 @@ class BookingCommands:
             command_id=context.command_id,
             correlation_id=context.correlation_id or context.command_id,
             causation_id=context.causation_id,
+            issued_by=caller.customer_id,
         )

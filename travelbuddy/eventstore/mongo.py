@@ -2,7 +2,7 @@
 
 A unique index on (stream_id, version) is the optimistic-concurrency check: an append
 whose expected version is stale collides on it and writes nothing. A sparse unique index
-on metadata.command_id makes a repeated command collide the same way.
+on metadata.command_key (sender and command id) makes a repeated command collide the same way.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from travelbuddy.eventstore.port import (
 
 EVENTS = "events"
 STREAM_VERSION_INDEX = "stream_version"
-COMMAND_ID_INDEX = "command_id"
+COMMAND_KEY_INDEX = "command_key"
 
 Document = dict[str, Any]
 
@@ -40,6 +40,11 @@ def event_document(stream_id: str, version: int, event: NewEvent) -> Document:
         "data": event.data,
         "metadata": event.metadata.as_document(),
     }
+
+
+def command_key(command_id: str, issued_by: str | None) -> str:
+    """A command id scoped to its sender: another sender's equal id is another command."""
+    return f"{issued_by or ''}\x1f{command_id}"
 
 
 def stored_event(document: Document) -> StoredEvent:
@@ -66,8 +71,8 @@ class MongoEventStore:
         await self._events.create_indexes([
             IndexModel([("stream_id", ASCENDING), ("version", ASCENDING)],
                        unique=True, name=STREAM_VERSION_INDEX),
-            IndexModel([("metadata.command_id", ASCENDING)],
-                       unique=True, sparse=True, name=COMMAND_ID_INDEX),
+            IndexModel([("metadata.command_key", ASCENDING)],
+                       unique=True, sparse=True, name=COMMAND_KEY_INDEX),
         ])
 
     async def append(
@@ -80,13 +85,13 @@ class MongoEventStore:
             raise ValueError("MongoEventStore appends exactly one event at a time")
         event = events[0]
         document = event_document(stream_id, expected_version + 1, event)
-        if event.metadata.command_id is None:
-            del document["metadata"]["command_id"]  # absent, not null: the index is sparse
+        command_id, issued_by = event.metadata.command_id, event.metadata.issued_by
+        if command_id is not None:  # absent otherwise, not null: the index is sparse
+            document["metadata"]["command_key"] = command_key(command_id, issued_by)
         try:
             await self._events.insert_one(document)
         except DuplicateKeyError as error:
-            command_id = event.metadata.command_id
-            if command_id and await self.find_by_command(command_id):
+            if command_id and await self.find_by_command(command_id, issued_by):
                 raise DuplicateCommand(command_id) from error
             raise ConcurrencyError(stream_id, expected_version) from error
         return expected_version + 1
@@ -102,8 +107,9 @@ class MongoEventStore:
         async for document in self._events.find(query).sort("_id", ASCENDING):
             yield stored_event(document)
 
-    async def find_by_command(self, command_id: str) -> StoredEvent | None:
-        """The event a command produced, if a command with this id was handled."""
-        document = await self._events.find_one({"metadata.command_id": command_id})
+    async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
+        """The event a command of this sender and id produced, if it was handled."""
+        key = command_key(command_id, issued_by)
+        document = await self._events.find_one({"metadata.command_key": key})
         return stored_event(document) if document else None
 

@@ -35,6 +35,8 @@ class EventMetadata:
     command_id: str | None = None
     correlation_id: str | None = None
     causation_id: str | None = None
+    issued_by: str | None = None
+    """Who sent the command; a command id is unique per sender, not across senders."""
 
     def as_document(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class EventMetadata:
             "causation_id": self.causation_id,
             "customer_id": self.customer_id,
             "recorded_at": self.recorded_at,
+            "issued_by": self.issued_by,
         }
 
     @classmethod
@@ -55,6 +58,7 @@ class EventMetadata:
             command_id=document.get("command_id"),
             correlation_id=document.get("correlation_id"),
             causation_id=document.get("causation_id"),
+            issued_by=document.get("issued_by"),
         )
 
 
@@ -91,7 +95,8 @@ class EventStore(Protocol):
         """Append events after `expected_version` (0 for a new stream); return the new version.
 
         Raises ConcurrencyError when the stream is not at `expected_version`, and
-        DuplicateCommand when an event with the same command id is stored already;
+        DuplicateCommand when an event with the same command id from the same sender
+        (`metadata.issued_by`) is stored already;
         in both cases nothing is written.
         """
         ...
@@ -104,6 +109,6 @@ class EventStore(Protocol):
         """Every event of every stream, in store order, after a position (from the start)."""
         ...
 
-    async def find_by_command(self, command_id: str) -> StoredEvent | None:
-        """The first event a command produced, if a command with this id was handled."""
+    async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
+        """The event a command of this sender and id produced, if it was handled."""
         ...

@@ -107,7 +107,15 @@ class HotelOccupancy:
         booking_id = event.stream_id.removeprefix(STREAM_PREFIX)
         view: View | None = None
         for stored in await self._store.read(event.stream_id):
-            view = apply_to_view(view, stored)
+            try:
+                view = apply_to_view(view, stored)
+            except Exception:
+                if stored.version <= event.version:
+                    raise  # this event, or one it builds on, cannot be applied: park it
+                # A later event cannot be applied: it gets parked when its turn comes.
+                # Until then hold what the events up to it say, rather than parking
+                # this (applicable) event too and dropping the booking's nights.
+                break
         held = occupied_nights(view)
         wanted: dict[str, tuple[str, str]] = {}
         if held is not None:
