@@ -10,7 +10,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from travelbuddy.application import BookingCommands, StaticCatalog
 from travelbuddy.config import Settings
+from travelbuddy.domain.sample_catalog import SAMPLE_FLIGHTS, SAMPLE_HOTELS
 from travelbuddy.eventstore.mongo import MongoEventStore
+from travelbuddy.integration.catalog import CatalogCollections, MongoCatalog
 from travelbuddy.readmodels.projections import BookingViews, HotelOccupancy
 from travelbuddy.readmodels.queries import BookingQueries
 from travelbuddy.readmodels.runner import ProjectorRunner
@@ -28,6 +30,7 @@ class Services:
     store: MongoEventStore
     commands: BookingCommands
     queries: BookingQueries
+    catalog: CatalogCollections
 
     def projector(self) -> ProjectorRunner:
         """The runner of the read-model projections (booking_views, hotel_occupancy)."""
@@ -53,7 +56,13 @@ async def build_services(settings: Settings) -> Services:
     database = client[settings.mongodb_database]
     store = MongoEventStore(database)
     await store.create_indexes()
-    commands = BookingCommands(store, StaticCatalog())
+    catalog = CatalogCollections(database)
+    if settings.kafka_bootstrap_servers is None:
+        # No partners to publish a catalog: the built-in sample is the catalog.
+        await catalog.put_all(SAMPLE_HOTELS, SAMPLE_FLIGHTS)
+        commands = BookingCommands(store, StaticCatalog())
+    else:
+        commands = BookingCommands(store, MongoCatalog(database))
     return Services(
         settings=settings,
         client=client,
@@ -61,4 +70,5 @@ async def build_services(settings: Settings) -> Services:
         store=store,
         commands=commands,
         queries=BookingQueries(database, wait_timeout=settings.read_your_writes_timeout),
+        catalog=catalog,
     )

@@ -30,4 +30,10 @@ class Settings(BaseSettings):
     read_your_writes_timeout: float = Field(
         2.0, description="Longest wait, in seconds, of `booking(id, minVersion)`."
     )
+    partner_latency: float = Field(
+        0.2, description="Seconds the simulated hotel and flight services take to reply."
+    )
+    partner_rejection_rate: float = Field(
+        0.0, ge=0.0, le=1.0, description="Share of reservations the simulated partners reject."
+    )
     log_level: str = Field("INFO", description="Logging level.")

@@ -14,6 +14,8 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
+from travelbuddy.domain import Flight, Hotel
+from travelbuddy.graphql.catalog_types import FlightOffer, HotelOffer
 from travelbuddy.graphql.context import GraphQLContext
 from travelbuddy.graphql.errors import mask_internal_errors
 from travelbuddy.graphql.query_types import (
@@ -27,6 +29,7 @@ from travelbuddy.graphql.query_types import (
 from travelbuddy.readmodels.queries import MAX_PAGE_SIZE, InvalidCursor, Reader
 
 MAX_OCCUPANCY_DAYS = 366
+MAX_STAY_NIGHTS = 30
 
 
 def reader_of(info: Info[GraphQLContext, None]) -> Reader:
@@ -98,6 +101,36 @@ class Query:
                                "days", extensions={"code": "BAD_USER_INPUT"})
         nights = await info.context.services.queries.hotel_occupancy(hotel_id, from_, to)
         return [NightOccupancy(night=dt.date.fromisoformat(n), rooms=r) for n, r in nights]
+
+
+    @strawberry.field(description="Hotels in a city with the price of the stay in each "
+                      "room type, and their perks.")
+    async def hotels(
+        self, info: Info[GraphQLContext, None], city: str, check_in: dt.date,
+        check_out: dt.date,
+    ) -> list[HotelOffer]:
+        if not 0 < (check_out - check_in).days <= MAX_STAY_NIGHTS:
+            raise GraphQLError(f"checkOut must be 1 to {MAX_STAY_NIGHTS} nights after checkIn",
+                               extensions={"code": "BAD_USER_INPUT"})
+        found = await info.context.services.catalog.hotels({"city": city})
+        return [HotelOffer.of(h, check_in, check_out) for h in sorted(found, key=_by_id)]
+
+    @strawberry.field(description="Flights from one airport to another on a day, with "
+                      "their fares and perks.")
+    async def flights(
+        self, info: Info[GraphQLContext, None],
+        from_: Annotated[str, strawberry.argument(name="from", description="IATA code.")],
+        to: Annotated[str, strawberry.argument(description="IATA code.")],
+        date: dt.date,
+    ) -> list[FlightOffer]:
+        found = await info.context.services.catalog.flights(
+            {"origin": from_.upper(), "destination": to.upper()}
+        )
+        return [FlightOffer.of(f, date) for f in sorted(found, key=_by_id)]
+
+
+def _by_id(entry: Hotel | Flight) -> str:
+    return entry.id
 
 
 @strawberry.type(description="Live booking updates.")
