@@ -7,6 +7,7 @@ on metadata.command_key (sender and command id) makes a repeated command collide
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ from travelbuddy.eventstore.port import (
     NewEvent,
     StoredEvent,
 )
+
+log = logging.getLogger(__name__)
 
 EVENTS = "events"
 STREAM_VERSION_INDEX = "stream_version"
@@ -47,17 +50,31 @@ def command_key(command_id: str, issued_by: str | None) -> str:
     return f"{issued_by or ''}\x1f{command_id}"
 
 
+class MalformedEvent(ValueError):
+    """A document in `events` that is not an event (a field missing or of the wrong kind)."""
+
+    def __init__(self, document: Document, error: Exception) -> None:
+        super().__init__(f"malformed event document {document.get('_id')!r}: {error!r}")
+        self.document = document
+
+
 def stored_event(document: Document) -> StoredEvent:
-    """An event document read back from MongoDB (a find or a change stream's fullDocument)."""
-    return StoredEvent(
-        stream_id=document["stream_id"],
-        version=document["version"],
-        type=document["type"],
-        schema_version=document["schema_version"],
-        data=document["data"],
-        metadata=EventMetadata.from_document(document["metadata"]),
-        position=document.get("_id"),
-    )
+    """An event document read back from MongoDB (a find or a change stream's fullDocument).
+
+    Raises MalformedEvent for a document that is not an event.
+    """
+    try:
+        return StoredEvent(
+            stream_id=document["stream_id"],
+            version=document["version"],
+            type=document["type"],
+            schema_version=document["schema_version"],
+            data=document["data"],
+            metadata=EventMetadata.from_document(document["metadata"]),
+            position=document.get("_id"),
+        )
+    except (KeyError, TypeError) as error:
+        raise MalformedEvent(document, error) from error
 
 
 class MongoEventStore:
@@ -105,7 +122,11 @@ class MongoEventStore:
         """Every event in insertion order (`_id`), after an ObjectId position."""
         query: Document = {} if after_position is None else {"_id": {"$gt": after_position}}
         async for document in self._events.find(query).sort("_id", ASCENDING):
-            yield stored_event(document)
+            try:
+                yield stored_event(document)
+            except MalformedEvent as error:
+                # Not an event of any stream: skip it, loudly, rather than stop every follower.
+                log.error("event=malformed_event_skipped error=%s", error)
 
     async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
         """The event a command of this sender and id produced, if it was handled."""

@@ -40,9 +40,22 @@ class ParkedEvents:
             upsert=True,
         )
 
+    async def park_malformed(self, document: dict[str, Any], error: BaseException) -> None:
+        """Keep a document of `events` that is not an event at all (no projection saw it)."""
+        await self._collection.update_one(
+            {"_id": f"malformed|{document.get('_id')}"},
+            {"$set": {"projection": None, "document": document, "error": str(error),
+                      "parked_at": dt.datetime.now(dt.UTC)},
+             "$inc": {"attempts": 1}},
+            upsert=True,
+        )
+
     async def list(self, projection: str | None = None) -> list[dict[str, Any]]:
-        """Parked entries, oldest first."""
-        query = {} if projection is None else {"projection": projection}
+        """Parked events, oldest first (malformed documents are not listed: no projection can
+        apply them)."""
+        query: dict[str, Any] = {"event": {"$exists": True}}
+        if projection is not None:
+            query["projection"] = projection
         return await self._collection.find(query).sort("parked_at", 1).to_list()
 
     async def remove(self, entry_id: str) -> None:

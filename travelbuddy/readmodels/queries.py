@@ -49,9 +49,14 @@ def encode_cursor(view: View) -> str:
 
 def decode_cursor(cursor: str) -> tuple[str | None, str]:
     try:
-        check_in, booking_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError) as error:
         raise InvalidCursor("invalid cursor") from error
+    # Only the [check_in, id] pair encode_cursor writes: unpacking alone would also take a
+    # two-key object or a two-character string apart.
+    if not isinstance(decoded, list) or len(decoded) != 2:
+        raise InvalidCursor("invalid cursor")
+    check_in, booking_id = decoded
     if not isinstance(booking_id, str) or not isinstance(check_in, str | None):
         raise InvalidCursor("invalid cursor")
     return check_in, booking_id

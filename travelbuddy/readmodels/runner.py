@@ -17,7 +17,7 @@ from typing import Any
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
-from travelbuddy.eventstore.mongo import EVENTS, stored_event
+from travelbuddy.eventstore.mongo import EVENTS, MalformedEvent, stored_event
 from travelbuddy.eventstore.port import EventStore, StoredEvent
 from travelbuddy.readmodels.checkpoints import CheckpointStore
 from travelbuddy.readmodels.dead_letters import ParkedEvents
@@ -90,7 +90,14 @@ class ProjectorRunner:
                 continue
             if change.get("operationType") != "insert":
                 continue  # events are append-only; anything else is not ours to project
-            last = stored_event(change["fullDocument"])
+            try:
+                last = stored_event(change["fullDocument"])
+            except MalformedEvent as error:
+                self.parked += 1
+                log.error("event=malformed_event_parked projector=%s error=%s", self.name, error)
+                await self._parked.park_malformed(error.document, error)
+                unsaved += 1  # the checkpoint may move past it: it is parked
+                continue
             await self.apply(last)
             unsaved += 1
             if unsaved >= CHECKPOINT_EVERY:

@@ -1,0 +1,49 @@
+"""A document in `events` that is not an event at all is parked; nothing stops."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.integration.booking_traffic import request_booking
+from travelbuddy.application import Caller
+from travelbuddy.bootstrap import Services
+from travelbuddy.readmodels.runner import ProjectorRunner
+
+
+async def until_views(services: Services, count: int) -> None:
+    deadline = asyncio.get_running_loop().time() + 10
+    while await services.database["booking_views"].count_documents({}) < count:
+        assert asyncio.get_running_loop().time() < deadline, "views not projected in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_malformed_event_document_is_parked_and_later_events_still_projected(
+    services: Services, projector: ProjectorRunner
+) -> None:
+    await services.commands.handle(request_booking(), Caller("alice"))
+    await services.database["events"].insert_one({"stream_id": "booking-x", "junk": True})
+    await services.commands.handle(request_booking(), Caller("alice"))
+
+    await until_views(services, 2)
+
+    parked = await services.database["projection_dlq"].find_one({"document.junk": True})
+    assert parked is not None and "malformed" in parked["error"]
+    assert projector.parked == 1
+
+
+async def test_catch_up_skips_a_malformed_document_and_projects_the_rest(
+    services: Services,
+) -> None:
+    await services.commands.handle(request_booking(), Caller("alice"))
+    await services.database["events"].insert_one({"stream_id": "booking-x", "junk": True})
+    await services.commands.handle(request_booking(), Caller("alice"))
+    runner = services.projector()
+    ready = asyncio.Event()
+    task = asyncio.create_task(runner.run(ready))
+    try:
+        await asyncio.wait_for(ready.wait(), timeout=10)
+    finally:
+        task.cancel()
+
+    assert await services.database["booking_views"].count_documents({}) == 2
+    assert runner.applied == 2

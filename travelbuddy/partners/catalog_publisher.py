@@ -1,0 +1,42 @@
+"""The partners publish their catalog: hotels and flights with prices and perks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from travelbuddy.domain import SAMPLE_FLIGHTS, SAMPLE_HOTELS, Flight, Hotel
+from travelbuddy.integration.kafka import new_producer
+from travelbuddy.integration.messages import CatalogFlight, CatalogHotel
+from travelbuddy.integration.topics import CATALOG
+
+log = logging.getLogger(__name__)
+
+
+async def publish_catalog(
+    bootstrap_servers: str,
+    hotels: Iterable[Hotel] = SAMPLE_HOTELS,
+    flights: Iterable[Flight] = SAMPLE_FLIGHTS,
+) -> None:
+    """Publish every hotel and flight to the compacted catalog topic, keyed by its id,
+    so the topic keeps the latest entry of each."""
+    entries: list[tuple[str, CatalogHotel | CatalogFlight]] = [
+        (hotel.id, CatalogHotel(kind="hotel", hotel=hotel)) for hotel in hotels
+    ]
+    entries += [(flight.id, CatalogFlight(kind="flight", flight=flight)) for flight in flights]
+    producer = new_producer(bootstrap_servers)
+    await producer.start()
+    try:
+        sending = [
+            await producer.send(CATALOG, key=key.encode(), value=entry.model_dump_json().encode())
+            for key, entry in entries
+        ]
+        await asyncio.gather(*sending)
+    finally:
+        await producer.stop()
+    hotel_count = sum(isinstance(entry, CatalogHotel) for _, entry in entries)
+    log.info(
+        "event=catalog_published topic=%s hotels=%d flights=%d",
+        CATALOG, hotel_count, len(entries) - hotel_count,
+    )

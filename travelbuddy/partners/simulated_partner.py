@@ -1,0 +1,232 @@
+"""What the simulated hotel and flight services share: read booking events, answer them.
+
+A partner consumes `travelbuddy.bookings.v1`, works out its replies to the booking
+events it cares about, waits its latency, sends the replies keyed by booking id, and
+only then commits the offsets (at-least-once). Reply ids are derived from the booking
+event's id, so a redelivered event gets the same reply id and the booking service
+drops the second command; within a run the partner also skips event ids it answered.
+Malformed messages are logged and skipped: a simulation never stops the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import string
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine, Sequence
+from typing import Any, ClassVar, TypeAlias
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError
+
+from travelbuddy.domain import Event, event_from_record
+from travelbuddy.integration.kafka import new_consumer, new_producer
+from travelbuddy.integration.messages import (
+    BookingEventEnvelope,
+    FlightRejected,
+    FlightReserved,
+    HotelRejected,
+    HotelReserved,
+)
+from travelbuddy.integration.topics import BOOKINGS
+
+log = logging.getLogger(__name__)
+
+Reply: TypeAlias = HotelReserved | HotelRejected | FlightReserved | FlightRejected
+
+_CODE_ALPHABET = string.ascii_uppercase + string.digits
+_STOP_GRACE_SECONDS = 10.0
+_REPLY_HEADER_FIELDS = {"type", "reply_id", "booking_id", "causation_id"}
+
+
+class SimulatedPartner(ABC):
+    """A partner service answering booking events on its own reply topic."""
+
+    name: ClassVar[str]
+    """Short name for logs, e.g. "hotel"."""
+    default_group_id: ClassVar[str]
+    reply_topic: ClassVar[str]
+    answers_to: ClassVar[frozenset[str]]
+    """The booking event types this partner may reply to; all others are ignored."""
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        group_id: str | None = None,
+        *,
+        latency: float = 0.05,
+        rejection_rate: float = 0.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        """`latency` is the seconds taken to reply; `rejection_rate` (0..1) the share of
+        reservations rejected; pass a seeded `rng` for repeatable codes and rejections."""
+        if latency < 0:
+            raise ValueError("latency must not be negative")
+        if not 0.0 <= rejection_rate <= 1.0:
+            raise ValueError("rejection_rate must be between 0 and 1")
+        self.bootstrap_servers = bootstrap_servers
+        self.group_id = group_id or self.default_group_id
+        self.latency = latency
+        self.rejection_rate = rejection_rate
+        self._rng = rng or random.Random()
+        self._answered: set[str] = set()
+
+    @abstractmethod
+    def replies_to(self, envelope: BookingEventEnvelope, event: Event) -> Sequence[Reply]:
+        """The replies to one booking event of a type in `answers_to` (may be none)."""
+
+    def rejects(self) -> bool:
+        """Whether the reservation at hand is rejected, drawn with `rejection_rate`."""
+        return self._rng.random() < self.rejection_rate
+
+    def confirmation_code(self, prefix: str) -> str:
+        """A code like "HTL-4K7Q2Z"."""
+        return f"{prefix}-{''.join(self._rng.choices(_CODE_ALPHABET, k=6))}"
+
+    async def run(self) -> None:
+        """Answer booking events until cancelled."""
+        consumer = new_consumer(self.bootstrap_servers, self.group_id, BOOKINGS)
+        producer = new_producer(self.bootstrap_servers)
+        await producer.start()
+        try:
+            await consumer.start()
+            try:
+                log.info(
+                    "event=partner_started partner=%s group_id=%s latency=%s rejection_rate=%s",
+                    self.name, self.group_id, self.latency, self.rejection_rate,
+                )
+                while True:
+                    batches = await consumer.getmany(timeout_ms=1000)
+                    if batches:
+                        await _finished_even_if_cancelled(
+                            self._answer_and_commit(consumer, producer, batches)
+                        )
+            finally:
+                await consumer.stop()
+        finally:
+            await producer.stop()
+            log.info("event=partner_stopped partner=%s group_id=%s", self.name, self.group_id)
+
+    async def _answer_and_commit(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
+    ) -> None:
+        for partition, records in batches.items():
+            await self._answer(producer, records)
+            await self._commit(consumer, partition, records[-1].offset + 1)
+
+    async def _answer(
+        self, producer: AIOKafkaProducer, records: Sequence[ConsumerRecord[bytes, bytes]]
+    ) -> None:
+        answering: dict[str, tuple[BookingEventEnvelope, Sequence[Reply]]] = {}
+        for record in records:
+            envelope = self._envelope(record)
+            if envelope is None or envelope.type not in self.answers_to:
+                continue
+            if envelope.id in self._answered or envelope.id in answering:
+                log.info(
+                    "event=booking_event_duplicate partner=%s booking_id=%s event_id=%s",
+                    self.name, envelope.subject, envelope.id,
+                )
+                continue
+            replies = self._replies(record, envelope)
+            if replies is not None:
+                answering[envelope.id] = (envelope, replies)
+        if not any(replies for _, replies in answering.values()):
+            self._answered.update(answering)
+            return
+        # One wait per batch: the partner "works" on all of them at once, and the
+        # replies still leave in the order the booking events came in.
+        await asyncio.sleep(self.latency)
+        sending = [
+            await producer.send(
+                self.reply_topic,
+                key=reply.booking_id.encode(),
+                value=reply.model_dump_json().encode(),
+            )
+            for _, replies in answering.values()
+            for reply in replies
+        ]
+        await asyncio.gather(*sending)
+        for envelope, replies in answering.values():
+            for reply in replies:
+                _log_reply(reply, envelope)
+        self._answered.update(answering)
+
+    def _envelope(self, record: ConsumerRecord[bytes, bytes]) -> BookingEventEnvelope | None:
+        try:
+            if record.value is None:
+                raise ValueError("the message has no value")
+            return BookingEventEnvelope.model_validate_json(record.value)
+        except ValueError as error:  # pydantic's ValidationError is a ValueError
+            self._log_skipped(record, error)
+            return None
+
+    def _replies(
+        self, record: ConsumerRecord[bytes, bytes], envelope: BookingEventEnvelope
+    ) -> Sequence[Reply] | None:
+        try:
+            event = event_from_record(envelope.type, envelope.dataschemaversion, envelope.data)
+        except ValueError as error:  # unknown type or schema version, or data not fitting
+            self._log_skipped(record, error)
+            return None
+        return self.replies_to(envelope, event)
+
+    def _log_skipped(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
+        key = record.key.decode(errors="replace") if record.key is not None else None
+        log.warning(
+            "event=booking_event_skipped partner=%s booking_id=%s partition=%d offset=%d "
+            "error=%s",
+            self.name, key, record.partition, record.offset, _quoted(_first_line(error)),
+        )
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int
+    ) -> None:
+        try:
+            await consumer.commit({partition: offset})
+        except CommitFailedError as error:
+            # The partition moved to another member; it resumes from the last commit
+            # and the redelivered events get the same reply ids.
+            log.warning(
+                "event=partner_commit_failed partner=%s partition=%d offset=%d error=%s",
+                self.name, partition.partition, offset, _quoted(_first_line(error)),
+            )
+
+
+async def _finished_even_if_cancelled(work: Coroutine[Any, Any, None]) -> None:
+    """Run `work`; when cancelled meanwhile, let it finish first (for a while).
+
+    A partner stopped between sending replies and committing them would send them again
+    after a restart: harmless (same reply ids) but noisy, so a stop waits for the batch.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        try:
+            await asyncio.wait_for(task, _STOP_GRACE_SECONDS)
+        except Exception:
+            log.exception("event=partner_batch_unfinished")
+        raise
+
+
+def _log_reply(reply: Reply, envelope: BookingEventEnvelope) -> None:
+    details = reply.model_dump(mode="json", exclude=_REPLY_HEADER_FIELDS)
+    log.info(
+        "event=%s booking_id=%s reply_id=%s causation_id=%s correlation_id=%s %s",
+        reply.type.replace(".", "_"), reply.booking_id, reply.reply_id, reply.causation_id,
+        envelope.correlationid, " ".join(f"{k}={_quoted(str(v))}" for k, v in details.items()),
+    )
+
+
+def _first_line(error: Exception) -> str:
+    return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+
+
+def _quoted(value: str) -> str:
+    return f'"{value}"' if " " in value or not value else value
