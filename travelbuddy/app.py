@@ -9,12 +9,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 
-from travelbuddy.bootstrap import Services, build_services
+from travelbuddy.bootstrap import Services, build_services, readiness
 from travelbuddy.config import Settings
 from travelbuddy.graphql import command_schema, query_schema
 from travelbuddy.graphql.context import context_getter
 from travelbuddy.graphql.router import TravelBuddyGraphQLRouter
+from travelbuddy.workers import all_workers
+from travelbuddy.workers import run_workers as workers_run
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,12 @@ def create_app(
     settings: Settings | None = None,
     services: Services | None = None,
     *,
-    run_projector: bool = False,
+    run_workers: bool = False,
 ) -> FastAPI:
     """The HTTP application. Given `services`, it uses them; otherwise it builds its own
-    from `settings` at start-up and closes them at shutdown. With `run_projector`, the
-    read-model projector runs in the same process (`travelbuddy serve`)."""
+    from `settings` at start-up and closes them at shutdown. With `run_workers`, every
+    background worker (projector, relay, inbound, partners) runs in the same process
+    (`travelbuddy serve`)."""
     settings = settings or Settings()
     holder = ServiceHolder(services)
 
@@ -51,16 +55,17 @@ def create_app(
             yield
             return
         holder.current = await build_services(settings)
-        projector = None
-        if run_projector:
-            projector = asyncio.create_task(holder.current.projector().run())
+        workers = None
+        if run_workers:
+            services = holder.current
+            workers = asyncio.create_task(workers_run(services, all_workers(services)))
         try:
             yield
         finally:
-            if projector is not None:
-                projector.cancel()
+            if workers is not None:
+                workers.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
-                    await projector
+                    await workers
             await holder.current.close()
 
     app = FastAPI(title="TravelBuddy booking service", lifespan=lifespan)
@@ -77,5 +82,18 @@ def create_app(
     async def healthz() -> dict[str, str]:
         """Liveness: the process is up."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Readiness: the stores answer and the projector's lag is under the threshold."""
+        if holder.current is None:
+            return JSONResponse({"status": "starting"}, status_code=503)
+        try:
+            report = await readiness(holder.current)
+        except Exception as error:  # a store that does not answer: not ready, say which
+            log.warning("event=not_ready error=%r", error)
+            return JSONResponse({"status": "unavailable", "error": type(error).__name__},
+                                status_code=503)
+        return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
 
     return app

@@ -1,23 +1,34 @@
-"""The one place that wires adapters to the application: used by app.py and cli.py."""
+"""The one place that wires adapters to the application: used by app.py and cli.py.
+
+With `TRAVELBUDDY_MONGODB_URL` the event store, change feed and query collections are on
+MongoDB. Without it, the embedded default: events in a SQLite file under the data folder,
+query collections in memory, rebuilt from the events at start by the same projections.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from travelbuddy.application import BookingCommands, StaticCatalog
+from travelbuddy.application import BookingCommands, Catalog, StaticCatalog
 from travelbuddy.config import Settings
 from travelbuddy.domain.sample_catalog import SAMPLE_FLIGHTS, SAMPLE_HOTELS
-from travelbuddy.eventstore.mongo import MongoEventStore
+from travelbuddy.eventstore.feeds import ChangeFeed, MongoChangeFeed, SqliteChangeFeed
+from travelbuddy.eventstore.mongo import EVENTS, MongoEventStore
+from travelbuddy.eventstore.port import EventStore
+from travelbuddy.eventstore.sqlite import SqliteEventStore
 from travelbuddy.integration.catalog import CatalogCollections, MongoCatalog
 from travelbuddy.readmodels.projections import BookingViews, HotelOccupancy
 from travelbuddy.readmodels.queries import BookingQueries
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 READ_MODELS_PROJECTOR = "read-models"
+EVENTS_FILE = "events.sqlite3"
 
 
 @dataclass
@@ -25,12 +36,18 @@ class Services:
     """Everything a process of the service uses, built once at start-up."""
 
     settings: Settings
-    client: AsyncMongoClient[dict[str, Any]]
     database: AsyncDatabase[dict[str, Any]]
-    store: MongoEventStore
+    store: EventStore
+    feed: ChangeFeed
     commands: BookingCommands
     queries: BookingQueries
     catalog: CatalogCollections
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def embedded(self) -> bool:
+        """True on the embedded default (no MongoDB)."""
+        return self.settings.mongodb_url is None
 
     def projector(self) -> ProjectorRunner:
         """The runner of the read-model projections (booking_views, hotel_occupancy)."""
@@ -38,37 +55,68 @@ class Services:
             READ_MODELS_PROJECTOR,
             self.database,
             self.store,
+            self.feed,
             [BookingViews(self.database), HotelOccupancy(self.database, self.store)],
         )
 
     async def close(self) -> None:
-        """Release connections."""
-        await self.client.close()
+        """Release connections and files."""
+        for close in reversed(self.closers):
+            await close()
 
 
 async def build_services(settings: Settings) -> Services:
-    """Connect to MongoDB, create indexes (idempotent), wire the command handler."""
-    if settings.mongodb_url is None:
-        raise RuntimeError("TRAVELBUDDY_MONGODB_URL is not set")
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True
-    )
-    database = client[settings.mongodb_database]
-    store = MongoEventStore(database)
-    await store.create_indexes()
+    """Open the stores (creating indexes, idempotently) and wire the command handler."""
+    closers: list[Callable[[], Awaitable[None]]] = []
+    store: EventStore
+    feed: ChangeFeed
+    if settings.mongodb_url is not None:
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+            settings.mongodb_url, tz_aware=True
+        )
+        closers.append(client.close)
+        database = client[settings.mongodb_database]
+        mongo_store = MongoEventStore(database)
+        await mongo_store.create_indexes()
+        store, feed = mongo_store, MongoChangeFeed(database[EVENTS])
+    else:
+        from travelbuddy.embedded import InMemoryDatabase
+
+        sqlite_store = SqliteEventStore(settings.data_dir / EVENTS_FILE)
+
+        async def close_file() -> None:
+            sqlite_store.close()
+
+        closers.append(close_file)
+        database = cast(AsyncDatabase[dict[str, Any]], InMemoryDatabase(settings.mongodb_database))
+        store, feed = sqlite_store, SqliteChangeFeed(sqlite_store)
     catalog = CatalogCollections(database)
+    priced_by: Catalog
     if settings.kafka_bootstrap_servers is None:
         # No partners to publish a catalog: the built-in sample is the catalog.
         await catalog.put_all(SAMPLE_HOTELS, SAMPLE_FLIGHTS)
-        commands = BookingCommands(store, StaticCatalog())
+        priced_by = StaticCatalog()
     else:
-        commands = BookingCommands(store, MongoCatalog(database))
+        priced_by = MongoCatalog(database)
     return Services(
         settings=settings,
-        client=client,
         database=database,
         store=store,
-        commands=commands,
+        feed=feed,
+        commands=BookingCommands(store, priced_by),
         queries=BookingQueries(database, wait_timeout=settings.read_your_writes_timeout),
         catalog=catalog,
+        closers=closers,
     )
+
+
+async def readiness(services: Services) -> dict[str, Any]:
+    """Whether the service can serve: its stores answer and the read models are current."""
+    from travelbuddy.readmodels.maintenance import projector_status
+
+    status = await asyncio.wait_for(
+        projector_status(services.database, services.store, READ_MODELS_PROJECTOR),
+        timeout=services.settings.readiness_timeout,
+    )
+    ready = status.lag <= services.settings.readiness_max_lag
+    return {"status": "ready" if ready else "lagging", "projector_lag": status.lag}

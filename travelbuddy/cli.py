@@ -10,6 +10,7 @@ import typer
 import uvicorn
 
 from travelbuddy.config import Settings
+from travelbuddy.integration.dlq_cli import dlq_app
 
 if TYPE_CHECKING:
     from travelbuddy.bootstrap import Services
@@ -22,8 +23,9 @@ def serve(
     host: str | None = typer.Option(None, help="Bind address (default: TRAVELBUDDY_HOST)."),
     port: int | None = typer.Option(None, help="Port (default: TRAVELBUDDY_PORT)."),
 ) -> None:
-    """Run the whole service in one process: the API and the projector."""
-    _run_api(host, port, run_projector=True)
+    """Run the whole service in one process: API, projector, and with Kafka the relay,
+    the inbound consumer and the simulated partners."""
+    _run_api(host, port, run_workers=True)
 
 
 @app.command()
@@ -35,33 +37,57 @@ def api(
     _run_api(host, port)
 
 
-def _run_api(host: str | None, port: int | None, *, run_projector: bool = False) -> None:
+def _run_api(host: str | None, port: int | None, *, run_workers: bool = False) -> None:
     from travelbuddy.app import create_app
 
     settings = Settings()
     bind_host, bind_port = host or settings.host, port or settings.port
     typer.echo(f"TravelBuddy on http://{bind_host}:{bind_port}  (health: /healthz)")
-    app = create_app(settings, run_projector=run_projector)
+    app = create_app(settings, run_workers=run_workers)
     uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning")
 
 
-@app.command()
-def projector() -> None:
-    """Run the read-model projector alone (booking_views, hotel_occupancy)."""
+def _run_worker(worker: str) -> None:
     from travelbuddy.bootstrap import build_services
+    from travelbuddy.workers import Worker, run_workers
 
     async def run() -> None:
         services = await build_services(Settings())
         try:
-            await services.projector().run()
+            await run_workers(services, [Worker(worker)])
         finally:
             await services.close()
 
     asyncio.run(run())
 
 
+@app.command()
+def projector() -> None:
+    """Run the projectors alone: booking_views, hotel_occupancy, and the partners' catalog."""
+    _run_worker("projector")
+
+
+@app.command()
+def relay() -> None:
+    """Run the relay alone: booking events from the store to Kafka."""
+    _run_worker("relay")
+
+
+@app.command()
+def inbound() -> None:
+    """Run the inbound consumer alone: the partners' replies to commands, with a DLQ."""
+    _run_worker("inbound")
+
+
+@app.command()
+def partners() -> None:
+    """Run the simulated hotel and flight services (they also publish the catalog)."""
+    _run_worker("partners")
+
+
 projections = typer.Typer(help="Operate the read-model projections.", no_args_is_help=True)
 app.add_typer(projections, name="projections")
+app.add_typer(dlq_app, name="dlq")
 
 
 async def _with_services(work: Callable[[Services], Awaitable[None]]) -> None:
@@ -81,7 +107,7 @@ def projections_status() -> None:
     from travelbuddy.readmodels.maintenance import projector_status
 
     async def work(services: Services) -> None:
-        status = await projector_status(services.database, READ_MODELS_PROJECTOR)
+        status = await projector_status(services.database, services.store, READ_MODELS_PROJECTOR)
         typer.echo(f"projector={status.projector} position={status.position} "
                    f"last_event_at={status.recorded_at} saved_at={status.saved_at} "
                    f"lag={status.lag}")
@@ -97,7 +123,7 @@ def projections_rebuild(
     from travelbuddy.readmodels.maintenance import rebuild
 
     async def work(services: Services) -> None:
-        total = await services.database["events"].count_documents({})
+        total = await services.store.count()
         with typer.progressbar(length=total, label=f"rebuilding {name}") as bar:
             replayed = await rebuild(name, services.database, services.store, bar.update)
         typer.echo(f"rebuilt {name} from {replayed} events")

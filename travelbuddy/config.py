@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     read_your_writes_timeout: float = Field(
         2.0, description="Longest wait, in seconds, of `booking(id, minVersion)`."
     )
+    readiness_max_lag: int = Field(
+        1000, description="Most events the projector may be behind for /readyz to say ready."
+    )
+    readiness_timeout: float = Field(
+        3.0, description="Seconds /readyz waits for the stores to answer."
+    )
     partner_latency: float = Field(
         0.2, description="Seconds the simulated hotel and flight services take to reply."
     )

@@ -40,8 +40,7 @@ from travelbuddy.domain import (
     RequestBooking,
     Traveler,
 )
-from travelbuddy.eventstore.mongo import MongoEventStore
-from travelbuddy.eventstore.port import ConcurrencyError, NewEvent, StoredEvent
+from travelbuddy.eventstore.port import ConcurrencyError, EventStore, NewEvent, StoredEvent
 
 Events = Sequence[NewEvent]
 
@@ -79,7 +78,7 @@ async def stream(services: Services, booking_id: str) -> list[StoredEvent]:
 class DelegatingStore:
     """The real store, passed through; subclasses step in around reads or appends."""
 
-    def __init__(self, store: MongoEventStore) -> None:
+    def __init__(self, store: EventStore) -> None:
         self.store = store
         self.appends = 0
         self.conflicts = 0
@@ -100,6 +99,9 @@ class DelegatingStore:
 
     async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
         return await self.store.find_by_command(command_id, issued_by)
+
+    async def count(self, after_position: Any = None) -> int:
+        return await self.store.count(after_position)
 
 
 class CompetingWriterStore(DelegatingStore):
@@ -126,7 +128,7 @@ class CompetingWriterStore(DelegatingStore):
 class ReadersMeetStore(DelegatingStore):
     """The first `readers` reads wait for one another, so all decide on the same version."""
 
-    def __init__(self, store: MongoEventStore, readers: int) -> None:
+    def __init__(self, store: EventStore, readers: int) -> None:
         super().__init__(store)
         self._meeting = asyncio.Barrier(readers)
         self._to_meet = readers

@@ -108,7 +108,11 @@ def at_least(count: int) -> Callable[[int], bool]:
 
 
 def saved_since(moment: dt.datetime) -> Callable[[dict[str, Any] | None], bool]:
-    return lambda saved: saved is not None and saved["saved_at"] > moment
+    """A checkpoint saved after `moment` that a restart can resume from (the one saved
+    right after a catch-up has no resume token yet)."""
+    return lambda saved: (
+        saved is not None and saved["saved_at"] > moment and saved["resume_token"] is not None
+    )
 
 
 async def projected_events(services: Services) -> int:

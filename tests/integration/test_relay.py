@@ -60,7 +60,7 @@ async def test_every_event_is_published_keyed_by_booking_in_stream_order(
 ) -> None:
     bookings = {await book(services) for _ in range(5)}
     relay = asyncio.create_task(
-        Relay(services.database, services.store, kafka_bootstrap_servers).run())
+        Relay(services.database, services.store, services.feed, kafka_bootstrap_servers).run())
     expected = await stored_event_ids(services)
     try:
         records = await read_until(
@@ -89,7 +89,7 @@ async def test_relay_stopped_abruptly_and_restarted_loses_no_event(
     services: Services, kafka_bootstrap_servers: str
 ) -> None:
     bookings = {await book(services) for _ in range(10)}
-    ready, first = asyncio.Event(), Relay(services.database, services.store,
+    ready, first = asyncio.Event(), Relay(services.database, services.store, services.feed,
                                           kafka_bootstrap_servers)
     relay = asyncio.create_task(first.run(ready))
     await ready.wait()
@@ -103,7 +103,7 @@ async def test_relay_stopped_abruptly_and_restarted_loses_no_event(
     bookings |= set(await writing)
 
     restarted = asyncio.create_task(
-        Relay(services.database, services.store, kafka_bootstrap_servers).run())
+        Relay(services.database, services.store, services.feed, kafka_bootstrap_servers).run())
     expected = await stored_event_ids(services)
     try:
         records = await read_until(

@@ -257,9 +257,6 @@ def test_build_context_keeps_every_file_the_dockerfile_copies(
         assert f"!{path}" in rules or f"!{path}/" in rules, source
 
 
-@pytest.mark.xfail(
-    strict=True, reason="relay, inbound and partners arrive with issue 5"
-)
 def test_cli_has_every_subcommand_compose_runs() -> None:
     import typer
 

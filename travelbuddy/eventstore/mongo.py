@@ -134,3 +134,7 @@ class MongoEventStore:
         document = await self._events.find_one({"metadata.command_key": key})
         return stored_event(document) if document else None
 
+    async def count(self, after_position: Any = None) -> int:
+        """How many events the store holds after a position (all, without one)."""
+        query: Document = {} if after_position is None else {"_id": {"$gt": after_position}}
+        return await self._events.count_documents(query)

@@ -112,3 +112,7 @@ class EventStore(Protocol):
     async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
         """The event a command of this sender and id produced, if it was handled."""
         ...
+
+    async def count(self, after_position: Any = None) -> int:
+        """How many events the store holds after a position (all, without one)."""
+        ...

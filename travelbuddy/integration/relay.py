@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pymongo.asynchronous.database import AsyncDatabase
 
+from travelbuddy.eventstore.feeds import ChangeFeed
 from travelbuddy.eventstore.port import EventStore, StoredEvent
 from travelbuddy.integration.kafka import ensure_topics, new_producer
 from travelbuddy.integration.messages import BookingEventEnvelope
@@ -61,10 +62,15 @@ class Relay:
     """The relay process: topics ensured, a producer, and a ProjectorRunner publishing."""
 
     def __init__(
-        self, database: AsyncDatabase[dict[str, Any]], store: EventStore, bootstrap_servers: str
+        self,
+        database: AsyncDatabase[dict[str, Any]],
+        store: EventStore,
+        feed: ChangeFeed,
+        bootstrap_servers: str,
     ) -> None:
         self._database = database
         self._store = store
+        self._feed = feed
         self._bootstrap_servers = bootstrap_servers
         self._runner: ProjectorRunner | None = None
 
@@ -80,7 +86,7 @@ class Relay:
         await producer.start()
         try:
             self._runner = ProjectorRunner(
-                RELAY, self._database, self._store, [KafkaPublisher(producer)]
+                RELAY, self._database, self._store, self._feed, [KafkaPublisher(producer)]
             )
             await self._runner.run(ready)
         finally:

@@ -10,7 +10,6 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from travelbuddy.eventstore.mongo import EVENTS
 from travelbuddy.eventstore.port import EventStore
 from travelbuddy.readmodels.checkpoints import CheckpointStore
 from travelbuddy.readmodels.projections import (
@@ -36,14 +35,13 @@ class ProjectorStatus:
 
 
 async def projector_status(
-    database: AsyncDatabase[dict[str, Any]], projector: str
+    database: AsyncDatabase[dict[str, Any]], store: EventStore, projector: str
 ) -> ProjectorStatus:
     """The projector's checkpoint and its lag in events (all events when it has none)."""
     checkpoint = await CheckpointStore(database).load(projector)
-    events = database[EVENTS]
     if checkpoint is None or checkpoint.position is None:
-        return ProjectorStatus(projector, None, None, None, await events.count_documents({}))
-    lag = await events.count_documents({"_id": {"$gt": checkpoint.position}})
+        return ProjectorStatus(projector, None, None, None, await store.count())
+    lag = await store.count(checkpoint.position)
     return ProjectorStatus(
         projector, checkpoint.position, checkpoint.recorded_at, checkpoint.saved_at, lag
     )

@@ -14,10 +14,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 
-from travelbuddy.eventstore.mongo import EVENTS, MalformedEvent, stored_event
+from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor
+from travelbuddy.eventstore.mongo import MalformedEvent
 from travelbuddy.eventstore.port import EventStore, StoredEvent
 from travelbuddy.readmodels.checkpoints import CheckpointStore
 from travelbuddy.readmodels.dead_letters import ParkedEvents
@@ -25,10 +25,9 @@ from travelbuddy.readmodels.projections import Projection
 
 log = logging.getLogger(__name__)
 
-# mongo-java-server answers an empty getMore at once instead of waiting: pause between
-# empty polls so an idle projector does not spin (a real replica set waits server-side).
+# An empty poll answers at once (mongo-java-server does not wait server-side; the
+# embedded feed is a query): pause between empty polls so an idle follower does not spin.
 IDLE_POLL_SECONDS = 0.02
-MAX_AWAIT_MS = 500
 CHECKPOINT_EVERY = 100
 
 
@@ -40,11 +39,12 @@ class ProjectorRunner:
         name: str,
         database: AsyncDatabase[dict[str, Any]],
         store: EventStore,
+        feed: ChangeFeed,
         projections: Sequence[Projection],
     ) -> None:
         self.name = name
-        self._database = database
         self._store = store
+        self._feed = feed
         self._projections = list(projections)
         self._checkpoints = CheckpointStore(database)
         self._parked = ParkedEvents(database)
@@ -60,56 +60,55 @@ class ProjectorRunner:
         """Follow the stream until cancelled. `ready` is set once caught up."""
         await self.setup()
         checkpoint = await self._checkpoints.load(self.name)
-        events = self._database[EVENTS]
-        if checkpoint is not None:
-            stream = await events.watch(resume_after=checkpoint.resume_token,
-                                        max_await_time_ms=MAX_AWAIT_MS)
+        if checkpoint is not None and checkpoint.resume_token is not None:
+            cursor = await self._feed.open(checkpoint.resume_token)
             log.info("event=projector_resumed projector=%s", self.name)
         else:
-            stream = await events.watch(max_await_time_ms=MAX_AWAIT_MS)
-            caught_up = 0
+            cursor = await self._feed.open()
+            caught_up, last = 0, None
             async for event in self._store.read_all():
                 await self.apply(event)
-                caught_up += 1
+                caught_up, last = caught_up + 1, event
+            # Where it stands, for status and readiness; without a resume token yet, a
+            # restart catches up again (the projections are idempotent).
+            await self._save(cursor, last)
             log.info("event=projector_caught_up projector=%s events=%d", self.name, caught_up)
         if ready is not None:
             ready.set()
-        async with stream:
-            await self._follow(stream)
+        try:
+            await self._follow(cursor)
+        finally:
+            await cursor.close()
 
-    async def _follow(self, stream: AsyncChangeStream[dict[str, Any]]) -> None:
+    async def _follow(self, cursor: FeedCursor) -> None:
         unsaved = 0
         last: StoredEvent | None = None
         while True:
-            change = await stream.try_next()
-            if change is None:
-                if unsaved:
-                    await self._save(stream, last)
-                    unsaved = 0
-                await asyncio.sleep(IDLE_POLL_SECONDS)
-                continue
-            if change.get("operationType") != "insert":
-                continue  # events are append-only; anything else is not ours to project
             try:
-                last = stored_event(change["fullDocument"])
+                event = await cursor.try_next()
             except MalformedEvent as error:
                 self.parked += 1
                 log.error("event=malformed_event_parked projector=%s error=%s", self.name, error)
                 await self._parked.park_malformed(error.document, error)
                 unsaved += 1  # the checkpoint may move past it: it is parked
                 continue
-            await self.apply(last)
+            if event is None:
+                if unsaved:
+                    await self._save(cursor, last)
+                    unsaved = 0
+                await asyncio.sleep(IDLE_POLL_SECONDS)
+                continue
+            last = event
+            await self.apply(event)
             unsaved += 1
             if unsaved >= CHECKPOINT_EVERY:
-                await self._save(stream, last)
+                await self._save(cursor, last)
                 unsaved = 0
 
-    async def _save(
-        self, stream: AsyncChangeStream[dict[str, Any]], last: StoredEvent | None
-    ) -> None:
+    async def _save(self, cursor: FeedCursor, last: StoredEvent | None) -> None:
         recorded_at = last.metadata.recorded_at if last else None
         await self._checkpoints.save(
-            self.name, stream.resume_token, last.position if last else None, recorded_at
+            self.name, cursor.resume_token, last.position if last else None, recorded_at
         )
 
     async def apply(self, event: StoredEvent) -> None:

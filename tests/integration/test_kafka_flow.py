@@ -1,0 +1,141 @@
+"""The whole loop through Kafka: mutation -> event -> relay -> simulated partners ->
+replies -> inbound commands -> booking_views, on a broker of this module's own (so it
+can be stopped and started again without disturbing other tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.graphql_calls import graphql, request_booking
+from tests.integration.kafka_reading import read_until
+from tests.services.testbed import KafkaTestServer
+from travelbuddy.app import create_app
+from travelbuddy.bootstrap import Services, build_services
+from travelbuddy.config import Settings
+from travelbuddy.domain.sample_catalog import SAMPLE_HOTELS
+from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.workers import all_workers, run_workers
+
+STATUS = """query ($id: ID!) { booking(id: $id) {
+  status version hotelStay { status rejectionReason } flights { status rejectionReason } } }"""
+
+
+@pytest.fixture(scope="module")
+def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaTestServer]:
+    workdir: Path = tmp_path_factory.mktemp("kafka")
+    server = KafkaTestServer(workdir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_service(
+    mongodb_url: str, database_name: str, kafka: KafkaTestServer, rejection_rate: float
+) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
+    """The service with every worker running, as `travelbuddy serve` runs it."""
+    services = await build_services(Settings(
+        mongodb_url=mongodb_url, mongodb_database=database_name,
+        kafka_bootstrap_servers=kafka.bootstrap_servers,
+        partner_latency=0.01, partner_rejection_rate=rejection_rate,
+    ))
+    workers = asyncio.create_task(run_workers(services, all_workers(services)))
+    transport = httpx.ASGITransport(app=create_app(services.settings, services=services))
+    try:
+        await until(lambda: catalog_projected(services))
+        async with httpx.AsyncClient(transport=transport, base_url="http://travelbuddy") as http:
+            yield services, http
+    finally:
+        workers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await workers
+        await services.close()
+
+
+async def catalog_projected(services: Services) -> bool:
+    return await services.database["hotels"].count_documents({}) == len(SAMPLE_HOTELS)
+
+
+async def until(condition: Any, seconds: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+async def status_of(http: httpx.AsyncClient, booking_id: str) -> dict[str, Any] | None:
+    booking: dict[str, Any] | None = (
+        await graphql(http, "/graphql", STATUS, {"id": booking_id}))["booking"]
+    return booking
+
+
+async def settled(http: httpx.AsyncClient, booking_ids: list[str], status: str) -> bool:
+    for booking_id in booking_ids:
+        booking = await status_of(http, booking_id)
+        if booking is None or booking["status"] != status:
+            return False
+    return True
+
+
+async def test_partners_confirm_a_requested_booking_through_kafka(
+    mongodb_url: str, database_name: str, private_kafka: KafkaTestServer
+) -> None:
+    async with running_service(mongodb_url, database_name, private_kafka, 0.0) as (_, http):
+        booking_id = await request_booking(http)
+        await until(lambda: settled(http, [booking_id], "CONFIRMED"))
+        booking = await status_of(http, booking_id)
+
+    assert booking is not None
+    assert booking["version"] == 3  # requested, hotel reserved, flight reserved: once each
+    assert booking["hotelStay"]["status"] == "RESERVED"
+    assert [f["status"] for f in booking["flights"]] == ["RESERVED"]
+
+
+async def test_partners_that_reject_everything_leave_the_booking_rejected_with_the_reason(
+    mongodb_url: str, database_name: str, private_kafka: KafkaTestServer
+) -> None:
+    async with running_service(mongodb_url, database_name, private_kafka, 1.0) as (_, http):
+        booking_id = await request_booking(http)
+        await until(lambda: settled(http, [booking_id], "REJECTED"))
+        booking = await status_of(http, booking_id)
+
+    assert booking is not None
+    items = [booking["hotelStay"], *booking["flights"]]
+    rejected = [item for item in items if item["status"] == "REJECTED"]
+    # The first rejection rejects the booking; a reply after it finds no pending item.
+    assert rejected and all(item["rejectionReason"] for item in rejected)
+    assert not any(item["status"] == "RESERVED" for item in items)
+
+
+async def test_a_broker_outage_loses_no_event_and_everything_resumes_on_its_own(
+    mongodb_url: str, database_name: str, private_kafka: KafkaTestServer
+) -> None:
+    async with running_service(mongodb_url, database_name, private_kafka, 0.0) as (
+        services, http,
+    ):
+        before = [await request_booking(http) for _ in range(3)]
+        await until(lambda: settled(http, before, "CONFIRMED"))
+
+        await asyncio.to_thread(private_kafka.stop)
+        during = [await request_booking(http) for _ in range(3)]
+        await asyncio.to_thread(private_kafka.start)
+        await until(lambda: settled(http, before + during, "CONFIRMED"), seconds=120)
+
+        stored = {e.metadata.event_id async for e in services.store.read_all()}
+        ours = {b.encode() for b in before + during}
+        records = await read_until(
+            private_kafka.bootstrap_servers, BOOKINGS,
+            done=lambda kept: {json.loads(r.value)["id"] for r in kept} >= stored,
+            keep=lambda r: r.key in ours,
+        )
+
+    assert {json.loads(r.value)["id"] for r in records} == stored
+    assert len(stored) == 3 * 6

@@ -1,0 +1,87 @@
+"""The service's background processes, run alone (`travelbuddy relay`, ...) or together
+in one process (`travelbuddy serve`)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Coroutine
+from enum import StrEnum
+from typing import Any
+
+from travelbuddy.bootstrap import Services
+
+log = logging.getLogger(__name__)
+
+MAX_RESTART_DELAY = 10.0
+
+
+class Worker(StrEnum):
+    PROJECTOR = "projector"  # booking_views, hotel_occupancy; and the catalog with Kafka
+    RELAY = "relay"
+    INBOUND = "inbound"
+    PARTNERS = "partners"
+
+
+KAFKA_WORKERS = frozenset({Worker.RELAY, Worker.INBOUND, Worker.PARTNERS})
+
+
+WorkerRun = Callable[[], Coroutine[Any, Any, None]]
+
+
+def worker_tasks(services: Services, workers: Collection[Worker]) -> list[tuple[str, WorkerRun]]:
+    """Named functions that each run one worker until cancelled."""
+    settings = services.settings
+    kafka = settings.kafka_bootstrap_servers
+    if kafka is None and KAFKA_WORKERS & set(workers):
+        raise RuntimeError("relay, inbound and partners need TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS")
+    tasks: list[tuple[str, WorkerRun]] = []
+    if Worker.PROJECTOR in workers:
+        tasks.append(("projector", lambda: services.projector().run()))
+        if kafka is not None:
+            from travelbuddy.integration.catalog import run_catalog_projector
+
+            tasks.append(("catalog", lambda: run_catalog_projector(services.database, kafka)))
+    if kafka is not None and Worker.RELAY in workers:
+        from travelbuddy.integration.relay import Relay
+
+        relay = Relay(services.database, services.store, services.feed, kafka)
+        tasks.append(("relay", relay.run))
+    if kafka is not None and Worker.INBOUND in workers:
+        from travelbuddy.integration.inbound import InboundConsumer
+
+        tasks.append(("inbound", lambda: InboundConsumer(kafka, services.commands).run()))
+    if kafka is not None and Worker.PARTNERS in workers:
+        from travelbuddy.partners import run_partners
+
+        latency, rate = settings.partner_latency, settings.partner_rejection_rate
+        tasks.append(("partners", lambda: run_partners(kafka, latency, rate)))
+    return tasks
+
+
+async def supervise(name: str, run: WorkerRun) -> None:
+    """Run a worker; when it fails (a broker away too long, say), start it again with
+    backoff. Every worker resumes from its own checkpoint or committed offsets."""
+    delay = 0.5
+    while True:
+        try:
+            await run()
+            return
+        except Exception as error:
+            log.error("event=worker_failed worker=%s error=%r restart_in=%.1f", name, error, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, MAX_RESTART_DELAY)
+
+
+async def run_workers(services: Services, workers: Collection[Worker]) -> None:
+    """Run the workers, each supervised, until cancelled."""
+    async with asyncio.TaskGroup() as group:
+        for name, run in worker_tasks(services, workers):
+            group.create_task(supervise(name, run))
+
+
+def all_workers(services: Services) -> list[Worker]:
+    """What `serve` runs: everything, less what needs Kafka when there is none."""
+    if services.settings.kafka_bootstrap_servers is None:
+        return [Worker.PROJECTOR]
+    return list(Worker)
