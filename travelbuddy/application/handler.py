@@ -80,7 +80,9 @@ class CommandContext:
 
 
 def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+    # Milliseconds, as BSON keeps them: every store then reads back the time it was given.
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
 class BookingCommands:

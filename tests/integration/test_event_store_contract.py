@@ -1,23 +1,27 @@
-"""The MongoDB EventStore adapter against the test MongoDB server."""
+"""The EventStore contract, against both adapters: MongoDB (the test server) and SQLite."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo.asynchronous.database import AsyncDatabase
+from pymongo import AsyncMongoClient
 
 from travelbuddy.eventstore.mongo import MongoEventStore
 from travelbuddy.eventstore.port import (
     ConcurrencyError,
     DuplicateCommand,
     EventMetadata,
+    EventStore,
     NewEvent,
 )
+from travelbuddy.eventstore.sqlite import SqliteEventStore
 
 
 def new_event(type_name: str = "HotelReserved", command_id: str | None = None) -> NewEvent:
@@ -35,15 +39,23 @@ def new_event(type_name: str = "HotelReserved", command_id: str | None = None) -
     )
 
 
-@pytest.fixture
-async def store(mongo_db: AsyncDatabase[dict[str, Any]]) -> MongoEventStore:
-    event_store = MongoEventStore(mongo_db)
+@pytest.fixture(params=["mongodb", "sqlite"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EventStore]:
+    if request.param == "sqlite":
+        embedded = SqliteEventStore(tmp_path / "events.sqlite3")
+        yield embedded
+        embedded.close()
+        return
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        request.getfixturevalue("mongodb_url"), tz_aware=True)
+    event_store = MongoEventStore(client[request.getfixturevalue("database_name")])
     await event_store.create_indexes()
     await event_store.create_indexes()  # idempotent: a second start-up changes nothing
-    return event_store
+    yield event_store
+    await client.close()
 
 
-async def test_appended_events_read_back_in_order_with_metadata(store: MongoEventStore) -> None:
+async def test_appended_events_read_back_in_order_with_metadata(store: EventStore) -> None:
     first, second = new_event("BookingRequested"), new_event("HotelReserved")
     assert await store.append("booking-b1", 0, [first]) == 1
     assert await store.append("booking-b1", 1, [second]) == 2
@@ -57,7 +69,7 @@ async def test_appended_events_read_back_in_order_with_metadata(store: MongoEven
 
 
 async def test_stale_expected_version_is_rejected_and_writes_nothing(
-    store: MongoEventStore,
+    store: EventStore,
 ) -> None:
     await store.append("booking-b1", 0, [new_event()])
 
@@ -68,7 +80,7 @@ async def test_stale_expected_version_is_rejected_and_writes_nothing(
 
 
 async def test_of_fifty_concurrent_appends_at_one_version_exactly_one_wins(
-    store: MongoEventStore,
+    store: EventStore,
 ) -> None:
     await store.append("booking-b1", 0, [new_event()])
 
@@ -83,7 +95,7 @@ async def test_of_fifty_concurrent_appends_at_one_version_exactly_one_wins(
     assert versions == [1, 2]
 
 
-async def test_a_repeated_command_id_appends_once(store: MongoEventStore) -> None:
+async def test_a_repeated_command_id_appends_once(store: EventStore) -> None:
     await store.append("booking-b1", 0, [new_event(command_id="cmd-1")])
 
     with pytest.raises(DuplicateCommand):
@@ -96,7 +108,7 @@ async def test_a_repeated_command_id_appends_once(store: MongoEventStore) -> Non
 
 
 async def test_an_equal_command_id_from_another_sender_is_another_command(
-    store: MongoEventStore,
+    store: EventStore,
 ) -> None:
     alices, bobs = new_event(command_id="cmd-1"), new_event(command_id="cmd-1")
     alices = replace(alices, metadata=replace(alices.metadata, issued_by="alice"))
@@ -109,7 +121,7 @@ async def test_an_equal_command_id_from_another_sender_is_another_command(
     assert found is not None and found.stream_id == "booking-b"
 
 
-async def test_read_all_yields_every_stream_in_insertion_order(store: MongoEventStore) -> None:
+async def test_read_all_yields_every_stream_in_insertion_order(store: EventStore) -> None:
     for stream in ("booking-a", "booking-b", "booking-a"):
         version = len(await store.read(stream))
         await store.append(stream, version, [new_event()])
