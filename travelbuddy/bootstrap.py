@@ -22,7 +22,10 @@ from travelbuddy.eventstore.feeds import ChangeFeed, MongoChangeFeed, SqliteChan
 from travelbuddy.eventstore.mongo import EVENTS, MongoEventStore
 from travelbuddy.eventstore.port import EventStore
 from travelbuddy.eventstore.sqlite import SqliteEventStore
+from travelbuddy.integration.bus import Bus
 from travelbuddy.integration.catalog import CatalogCollections, MongoCatalog
+from travelbuddy.integration.kafka_bus import KafkaBus
+from travelbuddy.integration.memory_bus import MemoryBus
 from travelbuddy.readmodels.projections import BookingViews, HotelOccupancy
 from travelbuddy.readmodels.queries import BookingQueries
 from travelbuddy.readmodels.runner import ProjectorRunner
@@ -42,6 +45,8 @@ class Services:
     commands: BookingCommands
     queries: BookingQueries
     catalog: CatalogCollections
+    bus: Bus
+    """Kafka, or without TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS the in-process bus."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
@@ -98,6 +103,9 @@ async def build_services(settings: Settings) -> Services:
         priced_by = StaticCatalog()
     else:
         priced_by = MongoCatalog(database)
+    bus: Bus = (MemoryBus() if settings.kafka_bootstrap_servers is None
+                else KafkaBus(settings.kafka_bootstrap_servers))
+    closers.append(bus.close)
     return Services(
         settings=settings,
         database=database,
@@ -106,6 +114,7 @@ async def build_services(settings: Settings) -> Services:
         commands=BookingCommands(store, priced_by),
         queries=BookingQueries(database, wait_timeout=settings.read_your_writes_timeout),
         catalog=catalog,
+        bus=bus,
         closers=closers,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -42,7 +43,13 @@ def _run_api(host: str | None, port: int | None, *, run_workers: bool = False) -
 
     settings = Settings()
     bind_host, bind_port = host or settings.host, port or settings.port
-    typer.echo(f"TravelBuddy on http://{bind_host}:{bind_port}  (health: /healthz)")
+    base = f"http://{bind_host}:{bind_port}"
+    store = "MongoDB" if settings.mongodb_url else f"embedded, data in {settings.data_dir}"
+    bus = "Kafka" if settings.kafka_bootstrap_servers else "in-process bus"
+    typer.echo(f"TravelBuddy booking service ({store}; {bus})")
+    typer.echo(f"  queries and subscriptions (GraphiQL): {base}/graphql")
+    typer.echo(f"  commands (GraphiQL):                  {base}/graphql/command")
+    typer.echo(f"  health: {base}/healthz   readiness: {base}/readyz")
     app = create_app(settings, run_workers=run_workers)
     uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning")
 
@@ -157,6 +164,32 @@ def projections_retry() -> None:
         typer.echo(f"applied={done} still_failing={failed}")
 
     asyncio.run(_with_services(work))
+
+
+@app.command("seed")
+def seed_command(
+    bookings: int = typer.Option(5, min=1, max=1000, help="How many sample bookings."),
+    customer: str = typer.Option("demo-customer", help="Whose bookings they are."),
+) -> None:
+    """Request a handful of sample bookings over the catalog (running twice adds nothing)."""
+    from travelbuddy.seeding import seed
+
+    async def work(services: Services) -> None:
+        with typer.progressbar(length=bookings, label="seeding bookings") as bar:
+            booked = await seed(services.commands, bookings, customer, bar.update)
+        typer.echo(f"seeded {len(booked)} bookings for {customer}")
+
+    asyncio.run(_with_services(work))
+
+
+@app.callback()
+def configure_logging() -> None:
+    """Structured logs: one line per thing that happened, key=value."""
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
+    )
 
 
 def main() -> None:

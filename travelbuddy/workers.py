@@ -1,5 +1,6 @@
 """The service's background processes, run alone (`travelbuddy relay`, ...) or together
-in one process (`travelbuddy serve`)."""
+in one process (`travelbuddy serve`), all on the process's one bus (`Services.bus`): Kafka,
+or without it the in-process bus, which reaches only the workers of the same process."""
 
 from __future__ import annotations
 
@@ -17,13 +18,14 @@ MAX_RESTART_DELAY = 10.0
 
 
 class Worker(StrEnum):
-    PROJECTOR = "projector"  # booking_views, hotel_occupancy; and the catalog with Kafka
+    PROJECTOR = "projector"  # booking_views, hotel_occupancy, and the catalog from the bus
     RELAY = "relay"
     INBOUND = "inbound"
     PARTNERS = "partners"
 
 
-KAFKA_WORKERS = frozenset({Worker.RELAY, Worker.INBOUND, Worker.PARTNERS})
+BUS_LOOP = frozenset({Worker.RELAY, Worker.INBOUND, Worker.PARTNERS})
+"""Booking events out, replies back in: on the in-process bus these run together or not."""
 
 
 WorkerRun = Callable[[], Coroutine[Any, Any, None]]
@@ -31,31 +33,33 @@ WorkerRun = Callable[[], Coroutine[Any, Any, None]]
 
 def worker_tasks(services: Services, workers: Collection[Worker]) -> list[tuple[str, WorkerRun]]:
     """Named functions that each run one worker until cancelled."""
-    settings = services.settings
-    kafka = settings.kafka_bootstrap_servers
-    if kafka is None and KAFKA_WORKERS & set(workers):
-        raise RuntimeError("relay, inbound and partners need TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS")
+    settings, bus = services.settings, services.bus
+    loop = BUS_LOOP & set(workers)
+    if not bus.durable and loop and loop != BUS_LOOP:
+        raise RuntimeError(
+            "relay, inbound and partners talk over the in-process bus only within one process:"
+            " run `travelbuddy serve`, or set TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS"
+        )
     tasks: list[tuple[str, WorkerRun]] = []
     if Worker.PROJECTOR in workers:
-        tasks.append(("projector", lambda: services.projector().run()))
-        if kafka is not None:
-            from travelbuddy.integration.catalog import run_catalog_projector
+        from travelbuddy.integration.catalog import run_catalog_projector
 
-            tasks.append(("catalog", lambda: run_catalog_projector(services.database, kafka)))
-    if kafka is not None and Worker.RELAY in workers:
+        tasks.append(("projector", lambda: services.projector().run()))
+        tasks.append(("catalog", lambda: run_catalog_projector(services.database, bus)))
+    if Worker.RELAY in workers:
         from travelbuddy.integration.relay import Relay
 
-        relay = Relay(services.database, services.store, services.feed, kafka)
+        relay = Relay(services.database, services.store, services.feed, bus)
         tasks.append(("relay", relay.run))
-    if kafka is not None and Worker.INBOUND in workers:
+    if Worker.INBOUND in workers:
         from travelbuddy.integration.inbound import InboundConsumer
 
-        tasks.append(("inbound", lambda: InboundConsumer(kafka, services.commands).run()))
-    if kafka is not None and Worker.PARTNERS in workers:
+        tasks.append(("inbound", lambda: InboundConsumer(bus, services.commands).run()))
+    if Worker.PARTNERS in workers:
         from travelbuddy.partners import run_partners
 
         latency, rate = settings.partner_latency, settings.partner_rejection_rate
-        tasks.append(("partners", lambda: run_partners(kafka, latency, rate)))
+        tasks.append(("partners", lambda: run_partners(bus, latency, rate)))
     return tasks
 
 
@@ -81,7 +85,5 @@ async def run_workers(services: Services, workers: Collection[Worker]) -> None:
 
 
 def all_workers(services: Services) -> list[Worker]:
-    """What `serve` runs: everything, less what needs Kafka when there is none."""
-    if services.settings.kafka_bootstrap_servers is None:
-        return [Worker.PROJECTOR]
+    """What `serve` runs: everything, on Kafka or on the in-process bus alike."""
     return list(Worker)

@@ -14,35 +14,46 @@ import pytest
 
 from tests.services.testbed import free_port
 
+SERVER_VARIABLES = ("TRAVELBUDDY_MONGODB_URL", "TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS")
+
 
 class RunningService:
-    def __init__(self, port: int, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
         self.port = port
         self.process = process
+        self.log = log
         self.base_url = f"http://127.0.0.1:{port}"
+        self.ws_url = f"ws://127.0.0.1:{port}"
 
 
-def start_service(env: dict[str, str], data_dir: Path) -> RunningService:
+def start_service(data_dir: Path, env: dict[str, str] | None = None) -> RunningService:
+    """`travelbuddy serve` on the embedded default, ready (caught up) when this returns."""
     port = free_port()
+    log = data_dir.parent / f"serve-{port}.log"
+    environment = {k: v for k, v in os.environ.items() if k not in SERVER_VARIABLES}
+    environment |= {
+        "TRAVELBUDDY_DATA_DIR": str(data_dir),
+        "TRAVELBUDDY_PARTNER_LATENCY": "0.05",
+        "TRAVELBUDDY_READINESS_MAX_LAG": "0",  # ready = views rebuilt from every event
+    }
     travelbuddy = Path(sys.executable).with_name("travelbuddy")
-    process = subprocess.Popen(
-        [str(travelbuddy), "serve", "--port", str(port)],
-        env={**os.environ, **env, "TRAVELBUDDY_DATA_DIR": str(data_dir)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [str(travelbuddy), "serve", "--port", str(port)],
+            env=environment | (env or {}), stdout=output, stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 60
     while True:
         if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise RuntimeError(f"travelbuddy serve exited: {output}")
+            raise RuntimeError(f"travelbuddy serve exited: {log.read_text()[-3000:]}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return RunningService(port, process)
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return RunningService(port, process, log)
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
             process.kill()
-            raise RuntimeError("travelbuddy serve did not answer /healthz in time")
+            raise RuntimeError(f"travelbuddy serve not ready in time: {log.read_text()[-3000:]}")
         time.sleep(0.1)
 
 
@@ -57,6 +68,6 @@ def stop_service(service: RunningService) -> None:
 
 @pytest.fixture
 def service(tmp_path: Path) -> Iterator[RunningService]:
-    running = start_service({}, tmp_path / "data")
+    running = start_service(tmp_path / "data")
     yield running
     stop_service(running)

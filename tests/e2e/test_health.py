@@ -5,8 +5,11 @@ import httpx
 from tests.e2e.conftest import RunningService
 
 
-def test_running_service_answers_liveness(service: RunningService) -> None:
-    response = httpx.get(f"{service.base_url}/healthz")
+def test_running_service_answers_liveness_and_readiness(service: RunningService) -> None:
+    health = httpx.get(f"{service.base_url}/healthz")
+    ready = httpx.get(f"{service.base_url}/readyz")
 
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert health.status_code == 200
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200
+    assert ready.json()["status"] == "ready"

@@ -30,7 +30,6 @@ from travelbuddy.domain import (
     RequestBooking,
     Traveler,
 )
-from travelbuddy.eventstore.mongo import EVENTS
 from travelbuddy.eventstore.port import StoredEvent
 from travelbuddy.readmodels.booking_view import View, apply_to_view
 from travelbuddy.readmodels.occupancy import occupancy_from_events
@@ -246,7 +245,7 @@ def expected_occupancy(events: Sequence[StoredEvent]) -> dict[tuple[str, str], i
 
 
 async def event_count(services: Services) -> int:
-    return await services.database[EVENTS].count_documents({})
+    return await services.store.count()
 
 
 # -- waiting for the projector ----------------------------------------------------------

@@ -1,10 +1,15 @@
-"""The service wired to the test MongoDB, one fresh database per test."""
+"""The service wired to its stores, one fresh database (or data folder) per test.
+
+A test module that sets `BOTH_BACKENDS = True` runs every test that uses `services` twice:
+on the test MongoDB and on the embedded default (SQLite events, in-memory collections).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -14,12 +19,32 @@ from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
 from travelbuddy.readmodels.runner import ProjectorRunner
 
+BACKENDS = ("mongodb", "embedded")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "services" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_BACKENDS", False):
+        metafunc.parametrize("backend", BACKENDS)
+
 
 @pytest.fixture
-async def services(mongodb_url: str, database_name: str) -> AsyncIterator[Services]:
-    built = await build_services(
-        Settings(mongodb_url=mongodb_url, mongodb_database=database_name)
-    )
+def backend() -> str:
+    """The stores `services` uses: MongoDB unless the module asks for both."""
+    return "mongodb"
+
+
+@pytest.fixture
+async def services(
+    backend: str, request: pytest.FixtureRequest, database_name: str, tmp_path: Path
+) -> AsyncIterator[Services]:
+    if backend == "embedded":
+        settings = Settings(mongodb_url=None, kafka_bootstrap_servers=None,
+                            data_dir=tmp_path / "data")
+    else:
+        mongodb_url: str = request.getfixturevalue("mongodb_url")
+        settings = Settings(mongodb_url=mongodb_url, mongodb_database=database_name,
+                            kafka_bootstrap_servers=None)
+    built = await build_services(settings)
     yield built
     await built.close()
 

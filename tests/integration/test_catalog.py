@@ -1,5 +1,5 @@
 """The partners' catalog: `partners.catalog.v1` -> `hotels`/`flights` -> search queries
-and the prices a booking request records."""
+and the prices a booking request records, on Kafka and on the in-process bus."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.buses import BUS_KINDS, bus_of_kind
 from tests.integration.graphql_calls import graphql
 from travelbuddy.app import create_app
 from travelbuddy.application import BookingCommands, Caller
 from travelbuddy.bootstrap import Services
 from travelbuddy.domain import HotelStayRequest, RequestBooking, RoomType, Traveler
 from travelbuddy.domain.sample_catalog import SAMPLE_FLIGHTS, SAMPLE_HOTELS
+from travelbuddy.integration.bus import Bus
 from travelbuddy.integration.catalog import MongoCatalog, run_catalog_projector
-from travelbuddy.integration.kafka import ensure_topics, new_producer
 from travelbuddy.integration.messages import CatalogFlight, CatalogHotel
 from travelbuddy.integration.topics import CATALOG
 
@@ -36,26 +37,22 @@ query ($from: String!, $to: String!, $date: Date!) {
 }"""
 
 
-async def publish(bootstrap: str, *entries: CatalogHotel | CatalogFlight) -> None:
-    await ensure_topics(bootstrap)
-    producer = new_producer(bootstrap)
-    await producer.start()
-    try:
-        for entry in entries:
-            key = entry.hotel.id if isinstance(entry, CatalogHotel) else entry.flight.id
-            await producer.send_and_wait(CATALOG, key=key.encode(),
-                                         value=entry.model_dump_json().encode())
-    finally:
-        await producer.stop()
+async def publish(bus: Bus, *entries: CatalogHotel | CatalogFlight) -> None:
+    for entry in entries:
+        key = entry.hotel.id if isinstance(entry, CatalogHotel) else entry.flight.id
+        await bus.publish(CATALOG, key.encode(), entry.model_dump_json().encode())
+
+
+@pytest.fixture(params=BUS_KINDS)
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    async with bus_of_kind(request.param, request) as opened:
+        yield opened
 
 
 @pytest.fixture
-async def catalog_projector(
-    services: Services, kafka_bootstrap_servers: str
-) -> AsyncIterator[None]:
+async def catalog_projector(services: Services, bus: Bus) -> AsyncIterator[None]:
     group = f"catalog-{uuid.uuid4().hex[:8]}"
-    task = asyncio.create_task(
-        run_catalog_projector(services.database, kafka_bootstrap_servers, group))
+    task = asyncio.create_task(run_catalog_projector(services.database, bus, group))
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
@@ -73,10 +70,10 @@ async def until_hotel(services: Services, hotel_id: str, predicate: Any) -> None
 
 
 async def test_published_catalog_is_searchable_by_city_and_route(
-    services: Services, kafka_bootstrap_servers: str, catalog_projector: None
+    services: Services, bus: Bus, catalog_projector: None
 ) -> None:
     await publish(
-        kafka_bootstrap_servers,
+        bus,
         *(CatalogHotel(kind="hotel", hotel=h) for h in SAMPLE_HOTELS),
         *(CatalogFlight(kind="flight", flight=f) for f in SAMPLE_FLIGHTS),
     )
@@ -108,12 +105,12 @@ async def test_published_catalog_is_searchable_by_city_and_route(
 
 
 async def test_booking_request_records_the_price_the_catalog_has_now(
-    services: Services, kafka_bootstrap_servers: str, catalog_projector: None
+    services: Services, bus: Bus, catalog_projector: None
 ) -> None:
     sapporo = next(h for h in SAMPLE_HOTELS if h.id == "hotel-sapporo-1")
     repriced = sapporo.model_copy(update={"room_types": (
         RoomType(code="STD", name="Standard Twin", nightly_price=17_777),)})
-    await publish(kafka_bootstrap_servers, CatalogHotel(kind="hotel", hotel=repriced))
+    await publish(bus, CatalogHotel(kind="hotel", hotel=repriced))
     await until_hotel(services, sapporo.id,
                       lambda d: d["room_types"][0]["nightly_price"] == 17_777)
     commands = BookingCommands(services.store, MongoCatalog(services.database))

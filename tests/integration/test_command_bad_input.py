@@ -23,6 +23,8 @@ from travelbuddy.app import create_app
 from travelbuddy.application import BookingCommands, StaticCatalog
 from travelbuddy.bootstrap import Services
 
+BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
+
 Json = dict[str, Any]
 ALICE = {"X-Customer-Id": "alice"}
 MEGABYTE = "x" * 1_000_000
@@ -271,3 +273,4 @@ async def test_unexpected_failure_is_masked_and_stores_nothing(services: Service
     assert "db-7" not in response.text
     assert not LEAK.search(response.text), response.text
     assert await stored_events(services) == []
+

@@ -16,6 +16,10 @@ import httpx
 import pytest
 
 from travelbuddy.bootstrap import Services
+from travelbuddy.eventstore.mongo import event_document
+from travelbuddy.eventstore.port import NewEvent
+
+BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
 
 COMMAND_URL = "/graphql/command"
 OPERATIONS_FILE = Path(__file__).resolve().parents[2] / "graphql/operations/commands.graphql"
@@ -100,10 +104,12 @@ async def request_booking(http: httpx.AsyncClient, customer: str = "alice") -> s
 
 
 async def stored_events(services: Services, booking_id: str | None = None) -> list[Json]:
-    """Event documents in the `events` collection (of one booking), in stream order."""
-    query = {} if booking_id is None else {"stream_id": f"booking-{booking_id}"}
-    cursor = services.database["events"].find(query).sort([("stream_id", 1), ("version", 1)])
-    return [document async for document in cursor]
+    """The stored events (of one booking) in the store's document shape, in stream order."""
+    events = [e async for e in services.store.read_all()
+              if booking_id is None or e.stream_id == f"booking-{booking_id}"]
+    events.sort(key=lambda e: (e.stream_id, e.version))
+    return [event_document(e.stream_id, e.version, NewEvent(
+        e.type, e.schema_version, e.data, e.metadata)) for e in events]
 
 
 def problems(result: Json) -> list[tuple[str, list[str] | None]]:
@@ -255,3 +261,4 @@ async def test_command_without_a_customer_is_not_authenticated(
     assert result == {"__typename": "NotAuthenticatedError", "code": "NOT_AUTHENTICATED",
                       "message": "send the X-Customer-Id header"}
     assert len(await stored_events(services)) == (0 if operation == "RequestBooking" else 1)
+

@@ -32,6 +32,8 @@ from test_command_graphql import (
 from travelbuddy.bootstrap import Services
 from travelbuddy.graphql import command_schema
 
+BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
+
 Json = dict[str, Any]
 
 
@@ -214,6 +216,7 @@ async def test_every_example_operation_runs_as_written(http: httpx.AsyncClient) 
 async def test_command_id_reused_by_another_customer_reveals_nothing(
     http: httpx.AsyncClient, services: Services
 ) -> None:
+
     alices = await send(http, "RequestBooking", trip(), command_id="shared-id")
 
     bobs = await send(http, "RequestBooking", trip(), customer="bob", command_id="shared-id")

@@ -1,14 +1,18 @@
-"""`travelbuddy dlq list|replay`, run as the real command against the test Kafka."""
+"""`travelbuddy dlq list|replay`, run as the real command against the test Kafka; and
+the same listing and replay as functions, on Kafka and on the in-process bus."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
+import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+import pytest
 
+from tests.integration.buses import BUS_KINDS, bus_of_kind, kafka_bus
 from tests.integration.test_inbound_consumer import (
     commit_offsets,
     end_offsets,
@@ -20,10 +24,25 @@ from tests.integration.test_inbound_consumer import (
     until,
 )
 from travelbuddy.bootstrap import Services
+from travelbuddy.integration.bus import Bus, TopicPartition
+from travelbuddy.integration.dead_letters import read_dead_letters, replay_dead_letters
 from travelbuddy.integration.inbound import InboundConsumer
+from travelbuddy.integration.kafka_bus import KafkaBus
 from travelbuddy.integration.topics import HOTEL_REPLIES, RESERVATIONS_DLQ
 
 TRAVELBUDDY = str(Path(sys.executable).with_name("travelbuddy"))
+
+
+@pytest.fixture
+async def bus(kafka_bootstrap_servers: str) -> AsyncIterator[KafkaBus]:
+    async with kafka_bus(kafka_bootstrap_servers) as opened:
+        yield opened
+
+
+@pytest.fixture(params=BUS_KINDS)
+async def either_bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    async with bus_of_kind(request.param, request) as opened:
+        yield opened
 
 
 async def travelbuddy(kafka_bootstrap_servers: str, *args: str) -> str:
@@ -38,39 +57,31 @@ async def travelbuddy(kafka_bootstrap_servers: str, *args: str) -> str:
 
 
 async def read_between(
-    bootstrap_servers: str, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
-) -> list[tuple[bytes | None, bytes]]:
+    bus: Bus, start: dict[TopicPartition, int], end: dict[TopicPartition, int]
+) -> list[tuple[bytes | None, bytes | None]]:
     """The (key, value) of every message from `start` up to `end`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(start))
-        for tp, offset in start.items():
-            consumer.seek(tp, offset)
-        found: list[tuple[bytes | None, bytes]] = []
-        remaining = {tp for tp in start if start[tp] < end[tp]}
-        while remaining:
-            for tp, records in (await consumer.getmany(*remaining, timeout_ms=500)).items():
-                found += [(r.key, r.value) for r in records if r.offset < end[tp]]
-            remaining = {tp for tp in remaining if await consumer.position(tp) < end[tp]}
-        return found
-    finally:
-        await consumer.stop()
+    group = f"read-between-{uuid.uuid4().hex[:10]}"
+    await bus.reset_offsets(group, start)
+    found: list[tuple[bytes | None, bytes | None]] = []
+    for topic in sorted({tp.topic for tp in start}):
+        async with bus.read_to_end(topic, group) as backlog:
+            found += [(m.key, m.value) async for m in backlog if m.offset < end[m.topic_partition]]
+    return found
 
 
 async def test_list_shows_a_parked_message_and_replay_sends_it_back_only_once(
-    kafka_bootstrap_servers: str, services: Services
+    kafka_bootstrap_servers: str, bus: KafkaBus, services: Services
 ) -> None:
     run, group = new_run()
     replay_group = f"dlq-replay-{run}"
-    await groups_starting_now(kafka_bootstrap_servers, group)
+    await groups_starting_now(bus, group)
     # The DLQ is shared by the session: this replay group starts after what is in it now.
-    dlq_end = await end_offsets(kafka_bootstrap_servers, [RESERVATIONS_DLQ])
-    await commit_offsets(kafka_bootstrap_servers, replay_group, dlq_end)
+    dlq_end = await end_offsets(bus, [RESERVATIONS_DLQ])
+    await commit_offsets(bus, replay_group, dlq_end)
     key, value = f"{run}-poison".encode(), f"no JSON here {run}".encode()
-    await publish(kafka_bootstrap_servers, [(HOTEL_REPLIES, key, value)])
-    consumer = InboundConsumer(kafka_bootstrap_servers, services.commands, group_id=group)
-    async with lag_of(kafka_bootstrap_servers, group) as lag, running(consumer) as task:
+    await publish(bus, [(HOTEL_REPLIES, key, value)])
+    consumer = InboundConsumer(bus, services.commands, group_id=group)
+    async with lag_of(bus, group) as lag, running(consumer) as task:
         await until(lag.is_zero, task)
     assert consumer.dead_lettered == 1
 
@@ -82,12 +93,38 @@ async def test_list_shows_a_parked_message_and_replay_sends_it_back_only_once(
     assert "not JSON: Expecting value" in line
     assert listed.rstrip().splitlines()[-1].endswith(" dead letters")
 
-    before = await end_offsets(kafka_bootstrap_servers, [HOTEL_REPLIES])
+    before = await end_offsets(bus, [HOTEL_REPLIES])
     replayed = await travelbuddy(kafka_bootstrap_servers, "dlq", "replay", "--group", replay_group)
-    after = await end_offsets(kafka_bootstrap_servers, [HOTEL_REPLIES])
+    after = await end_offsets(bus, [HOTEL_REPLIES])
     again = await travelbuddy(kafka_bootstrap_servers, "dlq", "replay", "--group", replay_group)
 
     assert "replayed 1 dead letters" in replayed
-    assert await read_between(kafka_bootstrap_servers, before, after) == [(key, value)]
+    assert await read_between(bus, before, after) == [(key, value)]
     assert "replayed 0 dead letters" in again
-    assert await end_offsets(kafka_bootstrap_servers, [HOTEL_REPLIES]) == after
+    assert await end_offsets(bus, [HOTEL_REPLIES]) == after
+
+
+async def test_a_parked_reply_is_listed_and_replayed_once_on_either_bus(
+    either_bus: Bus, services: Services
+) -> None:
+    bus = either_bus
+    run, group = new_run()
+    replay_group = f"dlq-replay-{run}"
+    await groups_starting_now(bus, group)
+    await commit_offsets(bus, replay_group, await end_offsets(bus, [RESERVATIONS_DLQ]))
+    key, value = f"{run}-poison".encode(), b'{"type": "hotel.reserved"'
+    await publish(bus, [(HOTEL_REPLIES, key, value)])
+    consumer = InboundConsumer(bus, services.commands, group_id=group)
+    async with lag_of(bus, group) as lag, running(consumer) as task:
+        await until(lag.is_zero, task)
+
+    [letter] = [letter for letter in await read_dead_letters(bus) if letter.key == key]
+    before = await end_offsets(bus, [HOTEL_REPLIES])
+    replayed = await replay_dead_letters(bus, replay_group)
+    after = await end_offsets(bus, [HOTEL_REPLIES])
+    again = await replay_dead_letters(bus, replay_group)
+
+    assert (letter.value, letter.error_type, letter.source_topic) == (
+        value, "invalid_json", HOTEL_REPLIES)
+    assert (replayed, again) == (1, 0)
+    assert await read_between(bus, before, after) == [(key, value)]

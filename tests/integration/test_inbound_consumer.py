@@ -1,10 +1,12 @@
-"""The inbound consumer against the test Kafka and MongoDB: replies become reservations,
-poison is parked with its reason, and neither a killed consumer nor a MongoDB outage
-loses or duplicates an effect.
+"""The inbound consumer against the test MongoDB and the test Kafka (and, for all but the
+MongoDB outage, the in-process bus too): replies become reservations, poison is parked
+with its reason, and neither a killed consumer nor a MongoDB outage loses or duplicates
+an effect.
 
-The reply topics and the DLQ are shared by every test of the session. Each test's
-consumer group starts at the topics' end offsets as they were before the test published
-anything, and each test finds its own messages by the unique run id in their keys.
+On Kafka the reply topics and the DLQ are shared by every test of the session. Each
+test's consumer group starts at the topics' end offsets as they were before the test
+published anything, and each test finds its own messages by the unique run id in their
+keys. (The in-process bus is new for each test; the same steps do no harm there.)
 """
 
 from __future__ import annotations
@@ -20,17 +22,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+import pytest
 
+from tests.integration.buses import BUS_KINDS, bus_of_kind, kafka_bus, read_until
 from tests.services.testbed import MongoTestServer
 from travelbuddy.application import Caller
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
 from travelbuddy.domain import Cabin, FlightRequest, HotelStayRequest, RequestBooking, Traveler
-from travelbuddy.integration.dead_letters import DeadLetter, read_dead_letters, topic_partitions
+from travelbuddy.integration.bus import Bus, TopicPartition
+from travelbuddy.integration.dead_letters import DeadLetter, read_dead_letters
 from travelbuddy.integration.inbound import Backoff, InboundConsumer
-from travelbuddy.integration.kafka import ensure_topics
+from travelbuddy.integration.kafka_bus import KafkaBus
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES
 
 ALICE = Caller("alice")
@@ -40,6 +43,18 @@ FAST = Backoff(initial=0.05, maximum=0.5)
 
 Message = tuple[str, bytes | None, bytes]
 """Topic, key, value."""
+
+
+@pytest.fixture(params=BUS_KINDS)
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    async with bus_of_kind(request.param, request) as opened:
+        yield opened
+
+
+@pytest.fixture
+async def kafka(kafka_bootstrap_servers: str) -> AsyncIterator[KafkaBus]:
+    async with kafka_bus(kafka_bootstrap_servers) as opened:
+        yield opened
 
 
 # --- bookings and replies ---------------------------------------------------------------
@@ -80,20 +95,27 @@ def reply(kind: str, booking_id: str, reply_id: str, **fields: Any) -> Message:
     return topic, booking_id.encode(), json.dumps(body).encode()
 
 
-async def publish(
-    bootstrap_servers: str, messages: Sequence[Message]
-) -> dict[tuple[str, int, int], Message]:
-    """Send the messages; return each by where it landed (topic, partition, offset)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all", linger_ms=5)
-    await producer.start()
-    try:
-        sent = [await producer.send(topic, key=key, value=value)
-                for topic, key, value in messages]
-        landed = await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
-    pairs = zip(landed, messages, strict=True)
-    return {(m.topic, m.partition, m.offset): message for m, message in pairs}
+async def publish(bus: Bus, messages: Sequence[Message]) -> None:
+    """Send the messages, in the order given for each topic and key (which is all a topic
+    keeps in order), the keys side by side."""
+    by_key: dict[tuple[str, bytes | None], list[Message]] = defaultdict(list)
+    for message in messages:
+        by_key[message[:2]].append(message)
+
+    async def send(in_order: list[Message]) -> None:
+        for topic, key, value in in_order:
+            await bus.publish(topic, key, value)
+
+    await asyncio.gather(*(send(in_order) for in_order in by_key.values()))
+
+
+async def landed(bus: Bus, run: str, count: int) -> dict[tuple[str, int, int], Message]:
+    """Where this run's `count` messages landed: each by (topic, partition, offset)."""
+    mine = await read_until(
+        bus, list(REPLY_TOPICS), done=lambda kept: len(kept) == count,
+        keep=lambda m: (m.key or b"").decode(errors="replace").startswith(run),
+    )
+    return {(m.topic, m.partition, m.offset): (m.topic, m.key, m.value or b"") for m in mine}
 
 
 async def event_types(services: Services, booking_id: str) -> list[str]:
@@ -114,73 +136,50 @@ async def events_by_booking(
     }
 
 
-async def dead_letters_of(bootstrap_servers: str, run: str) -> list[DeadLetter]:
-    return [letter for letter in await read_dead_letters(bootstrap_servers)
+async def dead_letters_of(bus: Bus, run: str) -> list[DeadLetter]:
+    return [letter for letter in await read_dead_letters(bus)
             if (letter.key or b"").decode(errors="replace").startswith(run)]
 
 
-# --- Kafka offsets -----------------------------------------------------------------------
+# --- offsets -----------------------------------------------------------------------------
 
 
-async def end_offsets(bootstrap_servers: str, topics: Sequence[str]) -> dict[TopicPartition, int]:
-    partitions = [tp for topic in topics for tp in await topic_partitions(bootstrap_servers, topic)]
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers)
-    await consumer.start()
-    try:
-        return dict(await consumer.end_offsets(partitions))
-    finally:
-        await consumer.stop()
+async def end_offsets(bus: Bus, topics: Sequence[str]) -> dict[TopicPartition, int]:
+    return await bus.end_offsets(topics)
 
 
-async def commit_offsets(
-    bootstrap_servers: str, group_id: str, offsets: dict[TopicPartition, int]
-) -> None:
+async def commit_offsets(bus: Bus, group_id: str, offsets: dict[TopicPartition, int]) -> None:
     """Set where a consumer group starts, as if it had consumed everything before."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap_servers, group_id=group_id, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
+    await bus.reset_offsets(group_id, offsets)
 
 
-async def groups_starting_now(bootstrap_servers: str, *group_ids: str) -> None:
+async def groups_starting_now(bus: Bus, *group_ids: str) -> None:
     """Start fresh consumer groups at the reply topics' current end."""
-    await ensure_topics(bootstrap_servers)
-    ends = await end_offsets(bootstrap_servers, REPLY_TOPICS)
+    await bus.ensure_topics()
+    ends = await end_offsets(bus, REPLY_TOPICS)
     for group_id in group_ids:
-        await commit_offsets(bootstrap_servers, group_id, ends)
+        await commit_offsets(bus, group_id, ends)
 
 
 class Lag:
     """How far a consumer group is behind on the reply topics, seen from outside it."""
 
-    def __init__(self, bootstrap_servers: str, group_id: str) -> None:
-        self.bootstrap_servers = bootstrap_servers
+    def __init__(self, bus: Bus, group_id: str) -> None:
+        self.bus = bus
         self.group_id = group_id
-        self.admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
 
     async def per_partition(self) -> dict[TopicPartition, int]:
-        ends = await end_offsets(self.bootstrap_servers, REPLY_TOPICS)
-        committed = await self.admin.list_consumer_group_offsets(self.group_id)
-        return {tp: end - (committed[tp].offset if tp in committed else 0)
-                for tp, end in ends.items()}
+        ends = await end_offsets(self.bus, REPLY_TOPICS)
+        committed = await self.bus.committed_offsets(self.group_id, REPLY_TOPICS)
+        return {tp: end - committed.get(tp, 0) for tp, end in ends.items()}
 
     async def is_zero(self) -> bool:
         return all(lag == 0 for lag in (await self.per_partition()).values())
 
 
 @contextlib.asynccontextmanager
-async def lag_of(bootstrap_servers: str, group_id: str) -> AsyncIterator[Lag]:
-    lag = Lag(bootstrap_servers, group_id)
-    await lag.admin.start()
-    try:
-        yield lag
-    finally:
-        await lag.admin.close()
+async def lag_of(bus: Bus, group_id: str) -> AsyncIterator[Lag]:
+    yield Lag(bus, group_id)
 
 
 # --- running the consumer ----------------------------------------------------------------
@@ -215,10 +214,8 @@ async def until(
         await asyncio.sleep(0.05)
 
 
-async def consume_until_caught_up(
-    bootstrap_servers: str, consumer: InboundConsumer
-) -> None:
-    async with lag_of(bootstrap_servers, consumer.group_id) as lag, running(consumer) as task:
+async def consume_until_caught_up(bus: Bus, consumer: InboundConsumer) -> None:
+    async with lag_of(bus, consumer.group_id) as lag, running(consumer) as task:
         await until(lag.is_zero, task)
 
 
@@ -232,19 +229,19 @@ def new_run() -> tuple[str, str]:
 
 
 async def test_reservation_replies_become_reserved_items_of_the_booking(
-    kafka_bootstrap_servers: str, services: Services
+    bus: Bus, services: Services
 ) -> None:
     run, group = new_run()
     booking_id = f"{run}-trip"
     await request_trips(services, [booking_id])
-    await groups_starting_now(kafka_bootstrap_servers, group)
-    await publish(kafka_bootstrap_servers, [
+    await groups_starting_now(bus, group)
+    await publish(bus, [
         reply("hotel.reserved", booking_id, f"{run}-h", causation_id="event-1"),
         reply("flight.reserved", booking_id, f"{run}-f"),
     ])
-    consumer = InboundConsumer(kafka_bootstrap_servers, services.commands, group_id=group)
+    consumer = InboundConsumer(bus, services.commands, group_id=group)
 
-    await consume_until_caught_up(kafka_bootstrap_servers, consumer)
+    await consume_until_caught_up(bus, consumer)
 
     events = {e.type: e for e in await services.store.read(f"booking-{booking_id}")}
     assert set(events) == {"BookingRequested", "HotelReserved", "FlightReserved"}
@@ -259,40 +256,40 @@ async def test_reservation_replies_become_reserved_items_of_the_booking(
 
 
 async def test_a_reply_delivered_twice_is_recorded_once(
-    kafka_bootstrap_servers: str, services: Services
+    bus: Bus, services: Services
 ) -> None:
     run, group = new_run()
     booking_id = f"{run}-trip"
     await request_trips(services, [booking_id])
-    await groups_starting_now(kafka_bootstrap_servers, group)
+    await groups_starting_now(bus, group)
     twice = reply("hotel.reserved", booking_id, f"{run}-h")
-    await publish(kafka_bootstrap_servers, [twice, twice])
-    consumer = InboundConsumer(kafka_bootstrap_servers, services.commands, group_id=group)
+    await publish(bus, [twice, twice])
+    consumer = InboundConsumer(bus, services.commands, group_id=group)
 
-    await consume_until_caught_up(kafka_bootstrap_servers, consumer)
+    await consume_until_caught_up(bus, consumer)
 
     assert await event_types(services, booking_id) == ["BookingRequested", "HotelReserved"]
     assert (consumer.handled, consumer.ignored, consumer.dead_lettered) == (1, 1, 0)
 
 
 async def test_a_reply_for_an_item_no_longer_pending_is_ignored_not_dead_lettered(
-    kafka_bootstrap_servers: str, services: Services
+    bus: Bus, services: Services
 ) -> None:
     run, group = new_run()
     booking_id = f"{run}-trip"
     await request_trips(services, [booking_id])
-    await groups_starting_now(kafka_bootstrap_servers, group)
-    await publish(kafka_bootstrap_servers, [
+    await groups_starting_now(bus, group)
+    await publish(bus, [
         reply("hotel.reserved", booking_id, f"{run}-h1"),
         reply("hotel.rejected", booking_id, f"{run}-h2"),  # a late change of mind
     ])
-    consumer = InboundConsumer(kafka_bootstrap_servers, services.commands, group_id=group)
+    consumer = InboundConsumer(bus, services.commands, group_id=group)
 
-    await consume_until_caught_up(kafka_bootstrap_servers, consumer)
+    await consume_until_caught_up(bus, consumer)
 
     assert await event_types(services, booking_id) == ["BookingRequested", "HotelReserved"]
     assert (consumer.handled, consumer.ignored, consumer.dead_lettered) == (1, 1, 0)
-    assert await dead_letters_of(kafka_bootstrap_servers, run) == []
+    assert await dead_letters_of(bus, run) == []
 
 
 def mixed_traffic(run: str, bookings: Sequence[str]) -> tuple[list[Message], dict[str, str]]:
@@ -329,7 +326,7 @@ def mixed_traffic(run: str, bookings: Sequence[str]) -> tuple[list[Message], dic
 
 
 async def test_poison_is_parked_and_every_valid_reply_applied_even_across_a_killed_consumer(
-    kafka_bootstrap_servers: str, services: Services, mongodb_url: str
+    bus: Bus, services: Services, mongodb_url: str
 ) -> None:
     run, group = new_run()
     clean_group = f"{group}-clean"
@@ -339,21 +336,22 @@ async def test_poison_is_parked_and_every_valid_reply_applied_even_across_a_kill
     )
     try:
         await asyncio.gather(request_trips(services, bookings), request_trips(clean, bookings))
-        await groups_starting_now(kafka_bootstrap_servers, group, clean_group)
+        await groups_starting_now(bus, group, clean_group)
         messages, expected = mixed_traffic(run, bookings)
-        published = await publish(kafka_bootstrap_servers, messages)
+        await publish(bus, messages)
+        published = await landed(bus, run, len(messages))
 
         # Killed when half the messages are done; a new consumer of the group finishes.
-        first = InboundConsumer(kafka_bootstrap_servers, services.commands, group, FAST)
+        first = InboundConsumer(bus, services.commands, group, FAST)
         async with running(first) as task:
             await until(lambda: first.handled + first.ignored + first.dead_lettered >= 200, task)
         assert first.handled + first.dead_lettered < 400
-        second = InboundConsumer(kafka_bootstrap_servers, services.commands, group, FAST)
-        await consume_until_caught_up(kafka_bootstrap_servers, second)
+        second = InboundConsumer(bus, services.commands, group, FAST)
+        await consume_until_caught_up(bus, second)
 
-        async with lag_of(kafka_bootstrap_servers, group) as lag:
+        async with lag_of(bus, group) as lag:
             assert set((await lag.per_partition()).values()) == {0}
-        letters = await dead_letters_of(kafka_bootstrap_servers, run)
+        letters = await dead_letters_of(bus, run)
         parked: dict[str, set[str | None]] = defaultdict(set)
         for letter in letters:
             parked[(letter.key or b"").decode(errors="replace")].add(letter.error_type)
@@ -371,8 +369,8 @@ async def test_poison_is_parked_and_every_valid_reply_applied_even_across_a_kill
         assert first.dead_lettered + second.dead_lettered >= 200
 
         # The same traffic consumed once, without interruption, into a store of its own.
-        uninterrupted = InboundConsumer(kafka_bootstrap_servers, clean.commands, clean_group, FAST)
-        await consume_until_caught_up(kafka_bootstrap_servers, uninterrupted)
+        uninterrupted = InboundConsumer(bus, clean.commands, clean_group, FAST)
+        await consume_until_caught_up(bus, uninterrupted)
 
         assert (uninterrupted.handled, uninterrupted.ignored) == (200, 0)
         assert uninterrupted.dead_lettered == 200
@@ -382,8 +380,9 @@ async def test_poison_is_parked_and_every_valid_reply_applied_even_across_a_kill
 
 
 async def test_replies_wait_out_a_mongodb_outage_and_none_is_dead_lettered(
-    kafka_bootstrap_servers: str, tmp_path: Path
+    kafka: KafkaBus, tmp_path: Path
 ) -> None:
+    bus = kafka  # a MongoDB outage, the same on either bus: Kafka is the one that matters
     run, group = new_run()
     server = MongoTestServer(tmp_path, data_file=tmp_path / "outage.h2")
     await asyncio.to_thread(server.start)
@@ -394,15 +393,15 @@ async def test_replies_wait_out_a_mongodb_outage_and_none_is_dead_lettered(
     try:
         bookings = [f"{run}-b{n:02d}" for n in range(20)]
         await request_trips(services, bookings)
-        await groups_starting_now(kafka_bootstrap_servers, group)
+        await groups_starting_now(bus, group)
         replies = [reply("hotel.reserved", b, f"{run}-h-{n}") for n, b in enumerate(bookings)]
-        consumer = InboundConsumer(kafka_bootstrap_servers, services.commands, group, FAST)
-        async with lag_of(kafka_bootstrap_servers, group) as lag, running(consumer) as task:
-            await publish(kafka_bootstrap_servers, replies[:10])
+        consumer = InboundConsumer(bus, services.commands, group, FAST)
+        async with lag_of(bus, group) as lag, running(consumer) as task:
+            await publish(bus, replies[:10])
             await until(lambda: consumer.handled == 10, task)
 
             await asyncio.to_thread(server.stop)
-            await publish(kafka_bootstrap_servers, replies[10:])
+            await publish(bus, replies[10:])
             await until(lambda: consumer.retried >= 3, task)
             assert consumer.dead_lettered == 0
             await asyncio.to_thread(server.start)
@@ -412,7 +411,7 @@ async def test_replies_wait_out_a_mongodb_outage_and_none_is_dead_lettered(
         assert consumer.dead_lettered == 0
         for booking_id in bookings:
             assert await event_types(services, booking_id) == ["BookingRequested", "HotelReserved"]
-        assert await dead_letters_of(kafka_bootstrap_servers, run) == []
+        assert await dead_letters_of(bus, run) == []
     finally:
         await services.close()
         await asyncio.to_thread(server.stop)

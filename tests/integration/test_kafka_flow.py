@@ -1,6 +1,7 @@
 """The whole loop through Kafka: mutation -> event -> relay -> simulated partners ->
 replies -> inbound commands -> booking_views, on a broker of this module's own (so it
-can be stopped and started again without disturbing other tests)."""
+can be stopped and started again without disturbing other tests); and the same loop on
+the in-process bus, as `travelbuddy serve` runs it with no Kafka at all."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
 from travelbuddy.domain.sample_catalog import SAMPLE_HOTELS
+from travelbuddy.integration.memory_bus import MemoryBus
 from travelbuddy.integration.topics import BOOKINGS
 from travelbuddy.workers import all_workers, run_workers
 
@@ -42,11 +44,17 @@ async def running_service(
     mongodb_url: str, database_name: str, kafka: KafkaTestServer, rejection_rate: float
 ) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
     """The service with every worker running, as `travelbuddy serve` runs it."""
-    services = await build_services(Settings(
+    async with serving(Settings(
         mongodb_url=mongodb_url, mongodb_database=database_name,
         kafka_bootstrap_servers=kafka.bootstrap_servers,
         partner_latency=0.01, partner_rejection_rate=rejection_rate,
-    ))
+    )) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
+    services = await build_services(settings)
     workers = asyncio.create_task(run_workers(services, all_workers(services)))
     transport = httpx.ASGITransport(app=create_app(services.settings, services=services))
     try:
@@ -95,6 +103,29 @@ async def test_partners_confirm_a_requested_booking_through_kafka(
 
     assert booking is not None
     assert booking["version"] == 3  # requested, hotel reserved, flight reserved: once each
+    assert booking["hotelStay"]["status"] == "RESERVED"
+    assert [f["status"] for f in booking["flights"]] == ["RESERVED"]
+
+
+@pytest.mark.parametrize("store", ["mongodb", "embedded"])
+async def test_partners_confirm_a_requested_booking_on_the_in_process_bus(
+    store: str, database_name: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """No Kafka: relay, partners and inbound consumer in this process, on the in-process
+    bus; on the embedded default with nothing but Python, or with MongoDB."""
+    settings = Settings(
+        mongodb_url=request.getfixturevalue("mongodb_url") if store == "mongodb" else None,
+        mongodb_database=database_name, data_dir=tmp_path / "data",
+        kafka_bootstrap_servers=None, partner_latency=0.01,
+    )
+    async with serving(settings) as (services, http):
+        assert isinstance(services.bus, MemoryBus)
+        booking_id = await request_booking(http)
+        await until(lambda: settled(http, [booking_id], "CONFIRMED"))
+        booking = await status_of(http, booking_id)
+
+    assert booking is not None
+    assert booking["version"] == 3
     assert booking["hotelStay"]["status"] == "RESERVED"
     assert [f["status"] for f in booking["flights"]] == ["RESERVED"]
 

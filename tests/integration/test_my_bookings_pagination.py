@@ -20,6 +20,8 @@ from tests.integration.booking_traffic import Traffic, day, event_count, eventua
 from travelbuddy.bootstrap import Services
 from travelbuddy.readmodels.runner import ProjectorRunner
 
+BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
+
 MY_BOOKINGS = """
 query Mine($first: Int!, $after: String, $status: BookingStatus) {
   myBookings(first: $first, after: $after, status: $status) {
@@ -193,3 +195,4 @@ async def test_a_bad_page_size_or_cursor_is_a_graphql_error_not_a_server_error(
     assert error["path"] == ["myBookings"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT", error
     assert error["message"] != "Internal server error."
+

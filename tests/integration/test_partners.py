@@ -1,4 +1,5 @@
-"""The simulated hotel and flight services, against the test Kafka broker.
+"""The simulated hotel and flight services, on the test Kafka broker and on the
+in-process bus.
 
 Topic names are the service's own, so tests are told apart by booking id (every test
 books a fresh one) and by consumer group (every run of the partners has fresh ones).
@@ -15,9 +16,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from aiokafka import TopicPartition
 from pydantic import TypeAdapter
 
+from tests.integration.buses import BUS_KINDS, bus_of_kind, poll_until, subscribed
 from travelbuddy.domain import (
     SAMPLE_FLIGHTS,
     SAMPLE_HOTELS,
@@ -38,7 +39,7 @@ from travelbuddy.domain import (
     sample_catalog,
 )
 from travelbuddy.eventstore.port import EventMetadata, StoredEvent
-from travelbuddy.integration.kafka import ensure_topics, new_consumer, new_producer
+from travelbuddy.integration.bus import Bus
 from travelbuddy.integration.messages import (
     BookingEventEnvelope,
     CatalogEntry,
@@ -55,7 +56,6 @@ from travelbuddy.integration.topics import (
     CATALOG,
     FLIGHT_REPLIES,
     HOTEL_REPLIES,
-    TOPICS,
 )
 from travelbuddy.partners import FlightService, HotelService, publish_catalog
 from travelbuddy.partners.simulated_partner import Reply
@@ -69,9 +69,10 @@ replies_adapter: TypeAdapter[Reply] = TypeAdapter(ReservationReply)
 catalog_adapter: TypeAdapter[CatalogHotel | CatalogFlight] = TypeAdapter(CatalogEntry)
 
 
-@pytest.fixture(autouse=True)
-async def topics(kafka_bootstrap_servers: str) -> None:
-    await ensure_topics(kafka_bootstrap_servers)
+@pytest.fixture(params=BUS_KINDS)
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    async with bus_of_kind(request.param, request) as opened:
+        yield opened
 
 
 def requested_trip(*, with_hotel: bool = True) -> BookingRequested:
@@ -121,14 +122,9 @@ def envelope(event: Event, version: int) -> BookingEventEnvelope:
     return BookingEventEnvelope.of(stored)
 
 
-async def publish(bootstrap: str, key: str, *values: bytes) -> None:
-    producer = new_producer(bootstrap)
-    await producer.start()
-    try:
-        for value in values:
-            await producer.send_and_wait(BOOKINGS, key=key.encode(), value=value)
-    finally:
-        await producer.stop()
+async def publish(bus: Bus, key: str, *values: bytes) -> None:
+    for value in values:
+        await bus.publish(BOOKINGS, key.encode(), value)
 
 
 def encoded(*envelopes: BookingEventEnvelope) -> list[bytes]:
@@ -137,15 +133,15 @@ def encoded(*envelopes: BookingEventEnvelope) -> list[bytes]:
 
 @contextlib.asynccontextmanager
 async def partners_running(
-    bootstrap: str, rejection_rate: float = 0.0, run: str | None = None
+    bus: Bus, rejection_rate: float = 0.0, run: str | None = None
 ) -> AsyncIterator[None]:
     """Both partners with consumer groups of their own (named after `run`, fresh unless
     given), stopped (and checked) on exit."""
     run = run or uuid.uuid4().hex[:8]
     services = (
-        HotelService(bootstrap, f"hotel-{run}", latency=0.01, rejection_rate=rejection_rate,
+        HotelService(bus, f"hotel-{run}", latency=0.01, rejection_rate=rejection_rate,
                      rng=random.Random(1)),
-        FlightService(bootstrap, f"flight-{run}", latency=0.01, rejection_rate=rejection_rate,
+        FlightService(bus, f"flight-{run}", latency=0.01, rejection_rate=rejection_rate,
                       rng=random.Random(2)),
     )
     tasks = [asyncio.create_task(service.run()) for service in services]
@@ -160,26 +156,21 @@ async def partners_running(
 
 
 async def replies_for(
-    bootstrap: str, booking_id: str, until: Callable[[dict[str, Reply]], bool]
+    bus: Bus, booking_id: str, until: Callable[[dict[str, Reply]], bool]
 ) -> dict[str, Reply]:
     """The booking's replies on both reply topics, by reply id, read from the beginning
     until `until` holds. A reply id seen twice fails: replies must not repeat."""
-    consumer = new_consumer(bootstrap, None, HOTEL_REPLIES, FLIGHT_REPLIES)
-    await consumer.start()
     replies: dict[str, Reply] = {}
-    try:
+    async with subscribed(bus, [HOTEL_REPLIES, FLIGHT_REPLIES]) as subscription:
         async with asyncio.timeout(DEADLINE):
             while not until(replies):
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        if record.key != booking_id.encode():
-                            continue
-                        assert record.value is not None
-                        reply = replies_adapter.validate_json(record.value)
-                        assert reply.reply_id not in replies, f"{reply.reply_id} sent twice"
-                        replies[reply.reply_id] = reply
-    finally:
-        await consumer.stop()
+                for message in await subscription.poll(0.5):
+                    if message.key != booking_id.encode():
+                        continue
+                    assert message.value is not None
+                    reply = replies_adapter.validate_json(message.value)
+                    assert reply.reply_id not in replies, f"{reply.reply_id} sent twice"
+                    replies[reply.reply_id] = reply
     return replies
 
 
@@ -191,13 +182,13 @@ def trip_reply_ids(event_id: str) -> tuple[str, str, str]:
     return f"hotel:{event_id}", f"flight:{event_id}:{OUTBOUND}", f"flight:{event_id}:{RETURN}"
 
 
-async def test_partners_reserve_the_stay_and_every_flight(kafka_bootstrap_servers: str) -> None:
+async def test_partners_reserve_the_stay_and_every_flight(bus: Bus) -> None:
     requested = envelope(requested_trip(), 1)
-    await publish(kafka_bootstrap_servers, requested.subject, *encoded(requested))
+    await publish(bus, requested.subject, *encoded(requested))
 
-    async with partners_running(kafka_bootstrap_servers):
+    async with partners_running(bus):
         replies = await replies_for(
-            kafka_bootstrap_servers, requested.subject, has(*trip_reply_ids(requested.id))
+            bus, requested.subject, has(*trip_reply_ids(requested.id))
         )
 
     hotel_id, outbound_id, return_id = trip_reply_ids(requested.id)
@@ -211,13 +202,13 @@ async def test_partners_reserve_the_stay_and_every_flight(kafka_bootstrap_server
         assert reply.causation_id == requested.id
 
 
-async def test_partners_reject_when_sold_out(kafka_bootstrap_servers: str) -> None:
+async def test_partners_reject_when_sold_out(bus: Bus) -> None:
     requested = envelope(requested_trip(), 1)
-    await publish(kafka_bootstrap_servers, requested.subject, *encoded(requested))
+    await publish(bus, requested.subject, *encoded(requested))
 
-    async with partners_running(kafka_bootstrap_servers, rejection_rate=1.0):
+    async with partners_running(bus, rejection_rate=1.0):
         replies = await replies_for(
-            kafka_bootstrap_servers, requested.subject, has(*trip_reply_ids(requested.id))
+            bus, requested.subject, has(*trip_reply_ids(requested.id))
         )
 
     hotel_id, outbound_id, return_id = trip_reply_ids(requested.id)
@@ -231,49 +222,47 @@ async def test_partners_reject_when_sold_out(kafka_bootstrap_servers: str) -> No
     assert home.reason == "no seats left in premium"
 
 
-async def test_a_redelivered_booking_event_is_answered_once(kafka_bootstrap_servers: str) -> None:
+async def test_a_redelivered_booking_event_is_answered_once(bus: Bus) -> None:
     requested = envelope(requested_trip(), 1)
     # A later event of the same booking (same key, same partition): the partners answer
     # in order, so once its replies are read, any repeated reply would have been too.
     later = requested.model_copy(update={"id": str(uuid.uuid4())})
     key = requested.subject
 
-    async with partners_running(kafka_bootstrap_servers):
-        await publish(kafka_bootstrap_servers, key, *encoded(requested, requested))
-        await replies_for(kafka_bootstrap_servers, key, has(*trip_reply_ids(requested.id)))
-        await publish(kafka_bootstrap_servers, key, *encoded(requested, later))
-        replies = await replies_for(kafka_bootstrap_servers, key, has(*trip_reply_ids(later.id)))
+    async with partners_running(bus):
+        await publish(bus, key, *encoded(requested, requested))
+        await replies_for(bus, key, has(*trip_reply_ids(requested.id)))
+        await publish(bus, key, *encoded(requested, later))
+        replies = await replies_for(bus, key, has(*trip_reply_ids(later.id)))
 
     assert replies.keys() == {*trip_reply_ids(requested.id), *trip_reply_ids(later.id)}
 
 
-async def test_restarted_partners_resume_after_what_they_answered(
-    kafka_bootstrap_servers: str,
-) -> None:
+async def test_restarted_partners_resume_after_what_they_answered(bus: Bus) -> None:
     first = envelope(requested_trip(), 1)
     later = first.model_copy(update={"id": str(uuid.uuid4())})
     key, run = first.subject, uuid.uuid4().hex[:8]
-    await publish(kafka_bootstrap_servers, key, *encoded(first))
-    async with partners_running(kafka_bootstrap_servers, run=run):
-        await replies_for(kafka_bootstrap_servers, key, has(*trip_reply_ids(first.id)))
+    await publish(bus, key, *encoded(first))
+    async with partners_running(bus, run=run):
+        await replies_for(bus, key, has(*trip_reply_ids(first.id)))
 
     # Same consumer groups, a new run: the committed offsets are past `first`, so only
     # `later` is answered (a repeated reply to `first` would fail `replies_for`).
-    await publish(kafka_bootstrap_servers, key, *encoded(later))
-    async with partners_running(kafka_bootstrap_servers, run=run):
-        replies = await replies_for(kafka_bootstrap_servers, key, has(*trip_reply_ids(later.id)))
+    await publish(bus, key, *encoded(later))
+    async with partners_running(bus, run=run):
+        replies = await replies_for(bus, key, has(*trip_reply_ids(later.id)))
 
     assert replies.keys() == {*trip_reply_ids(first.id), *trip_reply_ids(later.id)}
 
 
-async def test_changed_stay_dates_get_a_new_hotel_reply(kafka_bootstrap_servers: str) -> None:
+async def test_changed_stay_dates_get_a_new_hotel_reply(bus: Bus) -> None:
     booked = requested_trip()
     requested, changed = envelope(booked, 1), envelope(stay_moved(booked), 2)
-    await publish(kafka_bootstrap_servers, requested.subject, *encoded(requested, changed))
+    await publish(bus, requested.subject, *encoded(requested, changed))
 
-    async with partners_running(kafka_bootstrap_servers):
+    async with partners_running(bus):
         replies = await replies_for(
-            kafka_bootstrap_servers, requested.subject,
+            bus, requested.subject,
             has(*trip_reply_ids(requested.id), f"hotel:{changed.id}"),
         )
 
@@ -284,57 +273,43 @@ async def test_changed_stay_dates_get_a_new_hotel_reply(kafka_bootstrap_servers:
     }
 
 
-async def test_malformed_and_unrelated_messages_are_skipped(
-    kafka_bootstrap_servers: str,
-) -> None:
+async def test_malformed_and_unrelated_messages_are_skipped(bus: Bus) -> None:
     flights_only = envelope(requested_trip(with_hotel=False), 1)
     key = flights_only.subject
     broken_data = flights_only.model_copy(update={"id": str(uuid.uuid4()), "data": {"x": 1}})
     unknown_type = flights_only.model_copy(update={"id": str(uuid.uuid4()), "type": "Teleported"})
     await publish(
-        kafka_bootstrap_servers, key,
+        bus, key,
         b"not json", b'{"id": "no other field"}', *encoded(broken_data, unknown_type),
         *encoded(flights_only),
     )
 
-    async with partners_running(kafka_bootstrap_servers):
+    async with partners_running(bus):
         replies = await replies_for(
-            kafka_bootstrap_servers, key, has(*trip_reply_ids(flights_only.id)[1:])
+            bus, key, has(*trip_reply_ids(flights_only.id)[1:])
         )
 
     # No hotel reply: the booking has no stay, and nothing for the broken messages.
     assert replies.keys() == set(trip_reply_ids(flights_only.id)[1:])
 
 
-async def test_catalog_is_published_keyed_by_hotel_and_flight_id(
-    kafka_bootstrap_servers: str,
-) -> None:
-    consumer = new_consumer(kafka_bootstrap_servers, None)
-    await consumer.start()
-    try:
-        spec = next(topic for topic in TOPICS if topic.name == CATALOG)
-        partitions = [TopicPartition(CATALOG, p) for p in range(spec.partitions)]
-        consumer.assign(partitions)
-        start = await consumer.end_offsets(partitions)
-        for partition, offset in start.items():
-            consumer.seek(partition, offset)  # only what this call publishes
-
-        await publish_catalog(kafka_bootstrap_servers)
-
-        expected: dict[str, Any] = {h.id: h for h in SAMPLE_HOTELS} | {
-            f.id: f for f in SAMPLE_FLIGHTS
-        }
-        entries: dict[str, CatalogHotel | CatalogFlight] = {}
-        async with asyncio.timeout(DEADLINE):
-            while entries.keys() != expected.keys():
-                for records in (await consumer.getmany(timeout_ms=500)).values():
-                    for record in records:
-                        assert record.key is not None and record.value is not None
-                        entries[record.key.decode()] = catalog_adapter.validate_json(record.value)
-    finally:
-        await consumer.stop()
+async def test_catalog_is_published_keyed_by_hotel_and_flight_id(bus: Bus) -> None:
+    expected: dict[str, Any] = {h.id: h for h in SAMPLE_HOTELS} | {
+        f.id: f for f in SAMPLE_FLIGHTS
+    }
+    entries: dict[str, CatalogHotel | CatalogFlight] = {}
+    async with subscribed(bus, [CATALOG], from_end=True) as subscription:  # only what
+        await publish_catalog(bus)  # this call publishes
+        published = await poll_until(
+            subscription,
+            lambda kept: {(m.key or b"").decode() for m in kept} == expected.keys(),
+        )
+    for message in published:
+        assert message.key is not None and message.value is not None
+        entries[message.key.decode()] = catalog_adapter.validate_json(message.value)
+    assert entries.keys() == expected.keys()
 
     for key, entry in entries.items():
-        published = entry.hotel if isinstance(entry, CatalogHotel) else entry.flight
-        assert published == expected[key]
+        catalogued = entry.hotel if isinstance(entry, CatalogHotel) else entry.flight
+        assert catalogued == expected[key]
 

@@ -31,6 +31,8 @@ from travelbuddy.readmodels.occupancy import occupancy_from_events
 from travelbuddy.readmodels.projections import BOOKING_VIEWS, HOTEL_OCCUPANCY
 from travelbuddy.readmodels.runner import ProjectorRunner
 
+BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
+
 
 async def projected(services: Services, runner: ProjectorRunner) -> None:
     """Wait until the runner has applied every event in the store, each exactly once."""
@@ -228,3 +230,4 @@ async def test_after_a_mixed_run_occupancy_equals_the_count_from_the_stored_even
     statuses = Counter(view["status"] for view in views.values())
     assert set(statuses) == {"PENDING", "CONFIRMED", "REJECTED", "CANCELLED"}, statuses
     assert views == expected_views(events)
+

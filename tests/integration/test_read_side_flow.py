@@ -17,6 +17,8 @@ from tests.integration.graphql_calls import (
 )
 from travelbuddy.readmodels.runner import ProjectorRunner
 
+BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
+
 BOOKING = """
 query Booking($id: ID!, $minVersion: Int) {
   booking(id: $id, minVersion: $minVersion) {
@@ -94,5 +96,6 @@ async def test_another_customers_booking_is_not_found(
 ) -> None:
     booking_id = await request_booking(http, customer="alice")
     await read_booking(http, booking_id, min_version=1)
+
 
     assert await read_booking(http, booking_id, customer="bob") is None

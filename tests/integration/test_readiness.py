@@ -14,6 +14,8 @@ from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
 from travelbuddy.readmodels.runner import ProjectorRunner
 
+BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
+
 
 async def readyz(services: Services) -> httpx.Response:
     transport = httpx.ASGITransport(app=create_app(services.settings, services=services))
@@ -59,3 +61,4 @@ async def test_unreachable_store_is_not_ready(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
     assert "Traceback" not in response.text
+

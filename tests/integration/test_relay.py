@@ -1,5 +1,6 @@
 """The relay: every stored booking event reaches `travelbuddy.bookings.v1`, in order per
-booking, at least once, also when the relay is stopped abruptly and restarted."""
+booking, at least once, also when the relay is stopped abruptly and restarted; on the
+in-process bus, which a new process starts empty, every event again."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import contextlib
 import datetime as dt
 import json
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
+
+from tests.integration.buses import kafka_bus, poll_until, subscribed
 from tests.integration.kafka_reading import Record, read_until
 from travelbuddy.application import Caller
 from travelbuddy.bootstrap import Services
@@ -21,11 +26,20 @@ from travelbuddy.domain import (
     RequestBooking,
     Traveler,
 )
-from travelbuddy.integration.relay import Relay
+from travelbuddy.integration.kafka_bus import KafkaBus
+from travelbuddy.integration.memory_bus import MemoryBus
+from travelbuddy.integration.relay import IN_PROCESS_RELAY, Relay
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.readmodels.checkpoints import CheckpointStore
 
 ALICE = Caller("alice")
 HOTEL = Caller.system("hotel-service")
+
+
+@pytest.fixture
+async def bus(kafka_bootstrap_servers: str) -> AsyncIterator[KafkaBus]:
+    async with kafka_bus(kafka_bootstrap_servers) as opened:
+        yield opened
 
 
 async def book(services: Services) -> str:
@@ -56,11 +70,11 @@ def envelope(record: Record) -> dict[str, Any]:
 
 
 async def test_every_event_is_published_keyed_by_booking_in_stream_order(
-    services: Services, kafka_bootstrap_servers: str
+    services: Services, kafka_bootstrap_servers: str, bus: KafkaBus
 ) -> None:
     bookings = {await book(services) for _ in range(5)}
     relay = asyncio.create_task(
-        Relay(services.database, services.store, services.feed, kafka_bootstrap_servers).run())
+        Relay(services.database, services.store, services.feed, bus).run())
     expected = await stored_event_ids(services)
     try:
         records = await read_until(
@@ -86,11 +100,10 @@ async def test_every_event_is_published_keyed_by_booking_in_stream_order(
 
 
 async def test_relay_stopped_abruptly_and_restarted_loses_no_event(
-    services: Services, kafka_bootstrap_servers: str
+    services: Services, kafka_bootstrap_servers: str, bus: KafkaBus
 ) -> None:
     bookings = {await book(services) for _ in range(10)}
-    ready, first = asyncio.Event(), Relay(services.database, services.store, services.feed,
-                                          kafka_bootstrap_servers)
+    ready, first = asyncio.Event(), Relay(services.database, services.store, services.feed, bus)
     relay = asyncio.create_task(first.run(ready))
     await ready.wait()
     writing = asyncio.gather(*(book(services) for _ in range(30)))
@@ -103,7 +116,7 @@ async def test_relay_stopped_abruptly_and_restarted_loses_no_event(
     bookings |= set(await writing)
 
     restarted = asyncio.create_task(
-        Relay(services.database, services.store, services.feed, kafka_bootstrap_servers).run())
+        Relay(services.database, services.store, services.feed, bus).run())
     expected = await stored_event_ids(services)
     try:
         records = await read_until(
@@ -120,3 +133,51 @@ async def test_relay_stopped_abruptly_and_restarted_loses_no_event(
     assert set(published) == expected
     assert len(expected) == 80
     assert first.published < 80
+
+
+async def checkpointed(services: Services) -> bool:
+    checkpoint = await CheckpointStore(services.database).load(IN_PROCESS_RELAY)
+    return checkpoint is not None and checkpoint.resume_token is not None
+
+
+async def test_on_the_in_process_bus_a_new_process_publishes_every_event_again(
+    services: Services,
+) -> None:
+    await book(services)
+    first_bus, ready = MemoryBus(), asyncio.Event()
+    relay = asyncio.create_task(
+        Relay(services.database, services.store, services.feed, first_bus).run(ready))
+    try:
+        async with asyncio.timeout(20):
+            await ready.wait()
+            await book(services)  # followed on the change stream: a resume token is saved
+            expected = await stored_event_ids(services)
+            async with subscribed(first_bus, [BOOKINGS]) as subscription:
+                await poll_until(subscription, lambda kept: {
+                    json.loads(m.value or b"")["id"] for m in kept} >= expected)
+            while not await checkpointed(services):  # noqa: ASYNC110 - a document, no event
+                await asyncio.sleep(0.02)
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+    await book(services)
+
+    # A new process: a new, empty in-process bus, and the relay's checkpoint in the same
+    # database. The bus forgot what the first relay published, so it is published again.
+    second_bus, ready = MemoryBus(), asyncio.Event()
+    relay = asyncio.create_task(
+        Relay(services.database, services.store, services.feed, second_bus).run(ready))
+    try:
+        async with asyncio.timeout(20):
+            await ready.wait()
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+    async with second_bus.read_to_end(BOOKINGS) as backlog:
+        republished = [json.loads(message.value or b"")["id"] async for message in backlog]
+
+    assert len(expected) == 4
+    assert sorted(republished) == sorted(await stored_event_ids(services))
+    assert len(republished) == 6

@@ -12,6 +12,8 @@ from gql.transport.websockets import WebsocketsTransport
 
 from travelbuddy.readmodels.runner import ProjectorRunner
 
+BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
+
 REQUEST = gql("""
 mutation Request($input: RequestBookingInput!) {
   requestBooking(input: $input) { __typename ... on CommandAccepted { bookingId version } }
@@ -132,3 +134,4 @@ async def test_another_customers_booking_cannot_be_watched(
         updates = ws.subscribe(with_vars(BOOKING_UPDATED, {"id": booking_id}))
         with pytest.raises(TimeoutError):
             await next_within(updates, 1.0)
+

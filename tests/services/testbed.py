@@ -208,7 +208,9 @@ class KafkaTestServer(JavaServer):
                 "group.initial.rebalance.delay.ms=0",
             ]) + "\n"
         )
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        cluster_id = "-"
+        while cluster_id.startswith("-"):  # a leading dash would read as an option
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         with self.log_path.open("ab") as log:
             subprocess.run(
                 ["java", *JVM_OPTIONS, "-cp", classpath, "kafka.tools.StorageTool", "format",

@@ -11,7 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from travelbuddy.domain import CatalogView, Flight, Hotel, InMemoryCatalog
-from travelbuddy.integration.kafka import ensure_topics, new_consumer
+from travelbuddy.integration.bus import Bus, by_partition
 from travelbuddy.integration.messages import CatalogEntry, CatalogFlight, CatalogHotel
 from travelbuddy.integration.topics import CATALOG
 
@@ -20,6 +20,7 @@ log = logging.getLogger(__name__)
 HOTELS = "hotels"
 FLIGHTS = "flights"
 CATALOG_GROUP = "booking-service-catalog"
+POLL_SECONDS = 1.0
 _ENTRY: TypeAdapter[CatalogHotel | CatalogFlight] = TypeAdapter(CatalogEntry)
 
 
@@ -82,32 +83,31 @@ class MongoCatalog:
 
 async def run_catalog_projector(
     database: AsyncDatabase[dict[str, Any]],
-    bootstrap_servers: str,
+    bus: Bus,
     group_id: str = CATALOG_GROUP,
 ) -> None:
     """Follow `partners.catalog.v1` into `hotels` and `flights` until cancelled; offsets are
     committed after the entries are stored. A malformed entry is logged and skipped."""
-    await ensure_topics(bootstrap_servers)
+    await bus.ensure_topics()
     collections = CatalogCollections(database)
-    consumer = new_consumer(bootstrap_servers, group_id, CATALOG)
-    await consumer.start()
+    subscription = bus.subscribe([CATALOG], group_id)
+    await subscription.start()
     try:
         while True:
-            batches = await consumer.getmany(timeout_ms=1000)
-            for records in batches.values():
-                for record in records:
-                    key = record.key.decode() if record.key else ""
-                    if record.value is None:
-                        await collections.remove(key)
-                        continue
-                    try:
-                        entry = _ENTRY.validate_json(record.value)
-                    except ValidationError as error:
-                        log.warning("event=catalog_entry_skipped key=%s error=%s",
-                                    key, error.errors()[0]["msg"])
-                        continue
-                    await collections.put(entry)
-            if batches:
-                await consumer.commit()
+            batch = await subscription.poll(POLL_SECONDS)
+            for message in batch:
+                key = message.key.decode() if message.key else ""
+                if message.value is None:
+                    await collections.remove(key)
+                    continue
+                try:
+                    entry = _ENTRY.validate_json(message.value)
+                except ValidationError as error:
+                    log.warning("event=catalog_entry_skipped key=%s error=%s",
+                                key, error.errors()[0]["msg"])
+                    continue
+                await collections.put(entry)
+            for messages in by_partition(batch).values():
+                await subscription.commit(messages[-1])
     finally:
-        await consumer.stop()
+        await subscription.stop()

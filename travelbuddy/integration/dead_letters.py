@@ -10,14 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-
-from travelbuddy.integration.kafka import new_consumer, new_producer
+from travelbuddy.integration.bus import Bus, Message
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES, RESERVATIONS_DLQ
 
 log = logging.getLogger(__name__)
@@ -32,7 +28,6 @@ DEAD_LETTERED_AT = "dlq.dead_lettered_at"
 
 REPLAYABLE_TOPICS = frozenset({HOTEL_REPLIES, FLIGHT_REPLIES})
 MAX_ERROR_CHARS = 1000
-POLL_MS = 500
 
 Progress = Callable[[int, int], None]
 """Told (dead letters done, dead letters in this run) after each one."""
@@ -52,15 +47,15 @@ class DeadLetter:
     offset: int
 
     @classmethod
-    def of(cls, record: Any) -> DeadLetter:
-        """The dead letter a consumer record of the DLQ holds."""
+    def of(cls, message: Message) -> DeadLetter:
+        """The dead letter a message of the DLQ holds."""
         return cls(
-            key=record.key,
-            value=record.value,
-            headers={name: bytes(value or b"") for name, value in record.headers},
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
+            key=message.key,
+            value=message.value,
+            headers=dict(message.headers),
+            topic=message.topic,
+            partition=message.partition,
+            offset=message.offset,
         )
 
     def header(self, name: str) -> str | None:
@@ -126,32 +121,22 @@ def dead_letter_headers(
     return kept + [(name, text.encode()) for name, text in reason.items()]
 
 
-async def read_dead_letters(
-    bootstrap_servers: str, progress: Progress | None = None
-) -> list[DeadLetter]:
+async def read_dead_letters(bus: Bus, progress: Progress | None = None) -> list[DeadLetter]:
     """Every dead letter from the start of the DLQ to its end at the time of the call.
 
     Reads with no consumer group: nothing is committed, nothing changes.
     """
-    partitions = await topic_partitions(bootstrap_servers, RESERVATIONS_DLQ)
-    if not partitions:
-        return []
-    consumer = new_consumer(bootstrap_servers, None)
-    await consumer.start()
-    try:
-        start = await consumer.beginning_offsets(partitions)
-        letters: list[DeadLetter] = []
-        async for record, total in _records(consumer, start):
-            letters.append(DeadLetter.of(record))
+    letters: list[DeadLetter] = []
+    async with bus.read_to_end(RESERVATIONS_DLQ) as backlog:
+        async for message in backlog:
+            letters.append(DeadLetter.of(message))
             if progress:
-                progress(len(letters), total)
-        return letters
-    finally:
-        await consumer.stop()
+                progress(len(letters), backlog.total)
+    return letters
 
 
 async def replay_dead_letters(
-    bootstrap_servers: str, group_id: str = "dlq-replay", progress: Progress | None = None
+    bus: Bus, group_id: str = "dlq-replay", progress: Progress | None = None
 ) -> int:
     """Send each dead letter not replayed yet back to its source topic; return how many.
 
@@ -159,86 +144,24 @@ async def replay_dead_letters(
     sends nothing again; a replay cut short resends at most the one in flight. Dead
     letters whose source is not a partner reply topic are skipped (and logged).
     """
-    partitions = await topic_partitions(bootstrap_servers, RESERVATIONS_DLQ)
-    if not partitions:
-        return 0
-    consumer = new_consumer(bootstrap_servers, group_id)
-    producer = new_producer(bootstrap_servers)
-    await producer.start()
-    try:
-        await consumer.start()
-        try:
-            start = await _replay_positions(consumer, partitions)
-            replayed = done = 0
-            async for record, total in _records(consumer, start):
-                replayed += await _replay(producer, DeadLetter.of(record))
-                await consumer.commit({TopicPartition(record.topic, record.partition):
-                                       record.offset + 1})
-                done += 1
-                if progress:
-                    progress(done, total)
-            return replayed
-        finally:
-            await consumer.stop()
-    finally:
-        await producer.stop()
+    replayed = done = 0
+    async with bus.read_to_end(RESERVATIONS_DLQ, group_id) as backlog:
+        async for message in backlog:
+            replayed += await _replay(bus, DeadLetter.of(message))
+            await backlog.commit(message)
+            done += 1
+            if progress:
+                progress(done, backlog.total)
+    return replayed
 
 
-async def _replay(producer: AIOKafkaProducer, letter: DeadLetter) -> int:
+async def _replay(bus: Bus, letter: DeadLetter) -> int:
     topic = letter.source_topic
     if topic not in REPLAYABLE_TOPICS:
         log.warning("event=dead_letter_not_replayed dlq_offset=%d source_topic=%s",
                     letter.offset, topic)
         return 0
-    await producer.send_and_wait(
-        topic, key=letter.key, value=letter.value, headers=letter.original_headers
-    )
+    await bus.publish(topic, letter.key, letter.value, letter.original_headers)
     log.info("event=dead_letter_replayed dlq_offset=%d topic=%s source_offset=%s",
              letter.offset, topic, letter.source_offset)
     return 1
-
-
-async def topic_partitions(bootstrap_servers: str, topic: str) -> list[TopicPartition]:
-    """The partitions of a topic; none when it does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return [TopicPartition(topic, p["partition"])
-            for t in described if t["topic"] == topic and t["error_code"] == 0
-            for p in sorted(t["partitions"], key=lambda p: int(p["partition"]))]
-
-
-async def _replay_positions(
-    consumer: AIOKafkaConsumer, partitions: list[TopicPartition]
-) -> dict[TopicPartition, int]:
-    beginning = await consumer.beginning_offsets(partitions)
-    positions = {}
-    for tp in partitions:
-        committed = await consumer.committed(tp)
-        positions[tp] = beginning[tp] if committed is None else max(committed, beginning[tp])
-    return positions
-
-
-async def _records(
-    consumer: AIOKafkaConsumer, start: dict[TopicPartition, int]
-) -> AsyncIterator[tuple[Any, int]]:
-    """The records from `start` up to the end offsets as of now, with how many there are."""
-    partitions = list(start)
-    consumer.assign(partitions)
-    end = await consumer.end_offsets(partitions)
-    total = sum(max(0, end[tp] - start[tp]) for tp in partitions)
-    for tp in partitions:
-        consumer.seek(tp, start[tp])
-    remaining = {tp for tp in partitions if start[tp] < end[tp]}
-    while remaining:
-        batches = await consumer.getmany(*remaining, timeout_ms=POLL_MS)
-        for tp, records in batches.items():
-            for record in records:
-                if record.offset < end[tp]:
-                    yield record, total
-        for tp in list(remaining):
-            if await consumer.position(tp) >= end[tp]:
-                remaining.discard(tp)

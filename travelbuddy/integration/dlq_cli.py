@@ -1,17 +1,25 @@
-"""`travelbuddy dlq list|replay`: inspect the partners' dead letters and send them back."""
+"""`travelbuddy dlq list|replay`: inspect the partners' dead letters and send them back.
+
+These run as their own process, so they need Kafka: the in-process bus of a running
+service is out of their reach."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sys
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import typer
 
 from travelbuddy.config import Settings
+from travelbuddy.integration.bus import Bus
 from travelbuddy.integration.dead_letters import read_dead_letters, replay_dead_letters
+from travelbuddy.integration.kafka_bus import KafkaBus
+
+T = TypeVar("T")
 
 dlq_app = typer.Typer(
     help="Inspect and replay the partners' replies that could not be handled.",
@@ -58,6 +66,17 @@ def _bootstrap_servers() -> str:
     return servers
 
 
+def _on_kafka(servers: str, work: Callable[[Bus], Awaitable[T]]) -> T:
+    async def run() -> T:
+        bus = KafkaBus(servers)
+        try:
+            return await work(bus)
+        finally:
+            await bus.close()
+
+    return asyncio.run(run())
+
+
 def _text(raw: bytes | None) -> str | None:
     return None if raw is None else raw.decode("utf-8", errors="replace")
 
@@ -67,7 +86,7 @@ def list_dead_letters() -> None:
     """Show each dead letter: where it came from, why it was parked, its key."""
     servers = _bootstrap_servers()
     with _Progress("reading dead letters") as progress:
-        letters = asyncio.run(read_dead_letters(servers, progress))
+        letters = _on_kafka(servers, lambda bus: read_dead_letters(bus, progress))
     for letter in letters:
         typer.echo(
             f"source={letter.source_topic}/{letter.source_partition}/{letter.source_offset} "
@@ -86,5 +105,5 @@ def replay(
     """Send the dead letters not replayed yet back to the topics they came from."""
     servers = _bootstrap_servers()
     with _Progress("replaying dead letters") as progress:
-        replayed = asyncio.run(replay_dead_letters(servers, group, progress))
+        replayed = _on_kafka(servers, lambda bus: replay_dead_letters(bus, group, progress))
     typer.echo(f"replayed {replayed} dead letters")

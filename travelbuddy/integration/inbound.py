@@ -7,9 +7,11 @@ appends nothing; a reply for an item that no longer waits for one is ignored.
 
 Failures come in two kinds. A message that can never be handled (a poison pill) is
 parked on `partners.reservations.dlq` with the reason and the stream moves on at once.
-A failure of what the consumer depends on (MongoDB, a write race, Kafka while parking)
+A failure of what the consumer depends on (MongoDB, a write race, the bus while parking)
 says nothing about the message: it is retried with a bounded exponential backoff, for as
 long as it takes, and the offset stays uncommitted meanwhile.
+
+It runs the same on Kafka and on the in-process bus (the Bus port).
 """
 
 from __future__ import annotations
@@ -21,9 +23,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.abc import ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import TypeAdapter, ValidationError
 from pymongo.errors import PyMongoError
 
@@ -41,8 +40,15 @@ from travelbuddy.domain.commands import (
     RejectHotelReservation,
 )
 from travelbuddy.domain.errors import ITEM_NOT_PENDING, BookingNotFound, DomainError
+from travelbuddy.integration.bus import (
+    Bus,
+    BusUnavailable,
+    CommitRejected,
+    Message,
+    Subscription,
+    TopicPartition,
+)
 from travelbuddy.integration.dead_letters import dead_letter_headers
-from travelbuddy.integration.kafka import ensure_topics, new_consumer, new_producer
 from travelbuddy.integration.messages import (
     FlightRejected,
     FlightReserved,
@@ -57,7 +63,7 @@ log = logging.getLogger(__name__)
 DEFAULT_GROUP_ID = "booking-service-inbound"
 PARTNERS = {HOTEL_REPLIES: "hotel-service", FLIGHT_REPLIES: "flight-service"}
 MAX_BATCH = 100
-POLL_MS = 1000
+POLL_SECONDS = 1.0
 
 Reply = HotelReserved | HotelRejected | FlightReserved | FlightRejected
 _replies: TypeAdapter[Reply] = TypeAdapter(ReservationReply)
@@ -148,34 +154,20 @@ def command_for(reply: Reply) -> Command:
             )
 
 
-class _RebalanceFlag(ConsumerRebalanceListener):  # type: ignore[misc]  # aiokafka is untyped
-    """Remembers that partitions were revoked, so a batch fetched before is dropped."""
-
-    def __init__(self) -> None:
-        self.revoked = False
-
-    def on_partitions_revoked(self, revoked: Any) -> None:
-        self.revoked = True
-
-    def on_partitions_assigned(self, assigned: Any) -> None:
-        pass
-
-
 class InboundConsumer:
     """Applies the hotel and flight services' replies to bookings; parks what it cannot."""
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        bus: Bus,
         commands: BookingCommands,
         group_id: str = DEFAULT_GROUP_ID,
         backoff: Backoff | None = None,
     ) -> None:
-        self.bootstrap_servers = bootstrap_servers
+        self.bus = bus
         self.group_id = group_id
         self._commands = commands
         self._backoff = backoff or Backoff()
-        self._rebalance = _RebalanceFlag()
         self.handled = 0
         """Replies that appended an event."""
         self.ignored = 0
@@ -187,56 +179,47 @@ class InboundConsumer:
 
     async def run(self) -> None:
         """Consume the partners' reply topics until cancelled."""
-        await ensure_topics(self.bootstrap_servers)
-        producer = new_producer(self.bootstrap_servers)
-        consumer = new_consumer(self.bootstrap_servers, self.group_id)
-        consumer.subscribe([HOTEL_REPLIES, FLIGHT_REPLIES], listener=self._rebalance)
-        await producer.start()
+        await self.bus.ensure_topics()
+        subscription = self.bus.subscribe([HOTEL_REPLIES, FLIGHT_REPLIES], self.group_id)
+        await subscription.start()
         try:
-            await consumer.start()
-            try:
-                log.info("event=inbound_consumer_started group_id=%s", self.group_id)
-                while True:
-                    await self._consume_batch(consumer, producer)
-            finally:
-                await consumer.stop()
+            log.info("event=inbound_consumer_started group_id=%s", self.group_id)
+            while True:
+                await self._consume_batch(subscription)
         finally:
-            await producer.stop()
+            await subscription.stop()
 
-    async def _consume_batch(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
-        self._rebalance.revoked = False
-        batches = await consumer.getmany(timeout_ms=POLL_MS, max_records=MAX_BATCH)
-        unhandled = {tp: records[0].offset for tp, records in batches.items() if records}
-        for tp, records in batches.items():
-            for record in records:
-                if self._rebalance.revoked:
-                    return self._rewind(consumer, unhandled)
-                await self._handle(record, producer)
-                unhandled[tp] = record.offset + 1
-                if not await self._commit(consumer, tp, record.offset + 1):
-                    return self._rewind(consumer, unhandled)
+    async def _consume_batch(self, subscription: Subscription) -> None:
+        batch = await subscription.poll(POLL_SECONDS, MAX_BATCH)
+        for index, message in enumerate(batch):
+            if subscription.partitions_revoked:
+                return self._rewind(subscription, batch[index:])
+            await self._handle(message)
+            if not await self._commit(subscription, message):
+                return self._rewind(subscription, batch[index + 1:])
         return None
 
-    def _rewind(self, consumer: AIOKafkaConsumer, unhandled: dict[TopicPartition, int]) -> None:
+    def _rewind(self, subscription: Subscription, unhandled: list[Message]) -> None:
         """Drop the rest of a batch fetched before a rebalance, losing none of it.
 
         Partitions taken away resume from their committed offsets with their new owner;
         those kept are fetched again from their first message not handled yet.
         """
-        assigned = consumer.assignment()
-        for tp, offset in unhandled.items():
-            if tp in assigned:
-                consumer.seek(tp, offset)
+        first: dict[TopicPartition, Message] = {}
+        for message in unhandled:
+            first.setdefault(message.topic_partition, message)
+        for message in first.values():
+            subscription.rewind(message)
         log.info("event=batch_dropped_after_rebalance group_id=%s", self.group_id)
 
-    async def _handle(self, record: Any, producer: AIOKafkaProducer) -> None:
+    async def _handle(self, message: Message) -> None:
         """Apply, ignore or park one message; return only when that is done."""
-        where = _where(record)
+        where = _where(message)
         try:
-            reply = parse_reply(record.topic, record.key, record.value)
+            reply = parse_reply(message.topic, message.key, message.value)
             await self._apply(reply, where)
         except Poison as poison:
-            await self._park(record, producer, poison, where)
+            await self._park(message, poison, where)
 
     async def _apply(self, reply: Reply, where: str) -> None:
         caller = Caller.system(PARTNERS[_topic_of(reply)])
@@ -269,42 +252,39 @@ class InboundConsumer:
             self.handled += 1
             log.info("event=reply_applied %s %s version=%d", ids, where, outcome.version)
 
-    async def _park(
-        self, record: Any, producer: AIOKafkaProducer, poison: Poison, where: str
-    ) -> None:
+    async def _park(self, message: Message, poison: Poison, where: str) -> None:
         headers = dead_letter_headers(
-            record.headers or (),
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
+            message.headers,
+            source_topic=message.topic,
+            source_partition=message.partition,
+            source_offset=message.offset,
             error_type=poison.error_type,
             error=poison.reason,
         )
 
         async def send() -> None:
-            await producer.send_and_wait(
-                RESERVATIONS_DLQ, key=record.key, value=record.value, headers=headers
-            )
+            await self.bus.publish(RESERVATIONS_DLQ, message.key, message.value, headers)
 
         reply = poison.reply
         ids = (f"booking_id={reply.booking_id} reply_id={reply.reply_id}" if reply
                else "booking_id=- reply_id=-")
-        key = (record.key or b"").decode("utf-8", errors="replace")
-        await self._retrying(send, ids, where, transient=(KafkaError,))
+        key = (message.key or b"").decode("utf-8", errors="replace")
+        await self._retrying(send, ids, where, transient=(BusUnavailable,))
         self.dead_lettered += 1
         log.warning("event=dead_lettered error_type=%s %s key=%r %s error=%r",
                     poison.error_type, ids, key, where, poison.reason)
 
-    async def _commit(self, consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> bool:
+    async def _commit(self, subscription: Subscription, message: Message) -> bool:
         """Commit; False when the partition was taken away in a rebalance meanwhile."""
+        offset = message.offset + 1
         try:
             await self._retrying(
-                lambda: consumer.commit({tp: offset}), f"commit={offset}", f"topic={tp.topic}",
-                transient=(KafkaError,), permanent=(CommitFailedError, IllegalStateError),
+                lambda: subscription.commit(message), f"commit={offset}",
+                f"topic={message.topic}", transient=(BusUnavailable,), permanent=(CommitRejected,),
             )
-        except (CommitFailedError, IllegalStateError) as error:
+        except CommitRejected as error:
             log.warning("event=commit_skipped topic=%s partition=%d offset=%d error=%r",
-                        tp.topic, tp.partition, offset, error)
+                        message.topic, message.partition, offset, error)
             return False
         return True
 
@@ -333,5 +313,5 @@ class InboundConsumer:
                 await asyncio.sleep(delay)
 
 
-def _where(record: Any) -> str:
-    return f"topic={record.topic} partition={record.partition} offset={record.offset}"
+def _where(message: Message) -> str:
+    return f"topic={message.topic} partition={message.partition} offset={message.offset}"

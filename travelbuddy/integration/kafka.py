@@ -1,16 +1,24 @@
-"""Kafka clients as the service uses them: topics, an idempotent producer, consumers."""
+"""Kafka clients as the service uses them: topics, an idempotent producer, consumers;
+and the small pieces that turn them into the Bus port (kafka_bus.py)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from travelbuddy.integration.bus import BusUnavailable, Message
 from travelbuddy.integration.topics import TOPICS, TopicSpec
 
 log = logging.getLogger(__name__)
+
+C = TypeVar("C")
 
 
 async def ensure_topics(bootstrap_servers: str, topics: tuple[TopicSpec, ...] = TOPICS) -> None:
@@ -49,14 +57,68 @@ def new_producer(bootstrap_servers: str) -> AIOKafkaProducer:
     )
 
 
-def new_consumer(bootstrap_servers: str, group_id: str | None, *topics: str) -> AIOKafkaConsumer:
-    """A consumer that commits offsets only when told to, after handling."""
+def new_consumer(
+    bootstrap_servers: str, group_id: str | None, *topics: str, from_end: bool = False
+) -> AIOKafkaConsumer:
+    """A consumer that commits offsets only when told to, after handling. Where the group
+    committed nothing it starts at the beginning of each partition, or at its end."""
     return AIOKafkaConsumer(
         *topics,
         bootstrap_servers=bootstrap_servers,
         group_id=group_id,
         enable_auto_commit=False,
-        auto_offset_reset="earliest",
+        auto_offset_reset="latest" if from_end else "earliest",
         isolation_level="read_committed",
         retry_backoff_ms=200,
+    )
+
+
+@contextlib.contextmanager
+def unavailable_on_kafka_errors() -> Iterator[None]:
+    """Kafka's errors as the port's BusUnavailable."""
+    try:
+        yield
+    except KafkaError as error:
+        raise BusUnavailable(repr(error)) from error
+
+
+class StartedClient(Generic[C]):
+    """A client started on first use (again after a failed start) and stopped by `close`."""
+
+    def __init__(self, create: Callable[[], C], stop: Callable[[C], Awaitable[Any]]) -> None:
+        self._create = create
+        self._stop = stop
+        self._client: C | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> C:
+        """The client, started."""
+        async with self._lock:
+            if self._client is None:
+                client: Any = self._create()
+                try:
+                    await client.start()
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        await self._stop(client)
+                    raise
+                self._client = client
+            return self._client
+
+    async def close(self) -> None:
+        """Stop the client, if it was started."""
+        client, self._client = self._client, None
+        if client is not None:
+            await self._stop(client)
+
+
+def message_of(record: Any) -> Message:
+    """The port's Message for an aiokafka consumer record."""
+    return Message(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        value=record.value,
+        headers=[(name, bytes(value or b"")) for name, value in record.headers or ()],
     )

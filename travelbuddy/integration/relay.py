@@ -1,9 +1,13 @@
-"""The relay: every booking event, from the store's change stream to Kafka.
+"""The relay: every booking event, from the store's change stream to the bus.
 
 It is a projector whose effect is a publish: the ProjectorRunner saves the resume token
-only after the broker acknowledged the events before it (idempotent producer, acks=all),
-so an event can reach the topic twice after a crash, never zero times. While the broker
-is down it retries with backoff and then carries on where it stopped.
+only after the bus accepted the events before it (on Kafka: the idempotent producer's
+acks=all), so an event can reach the topic twice after a crash, never zero times. While
+the broker is down it retries with backoff and then carries on where it stopped.
+
+On the in-process bus, which forgets everything when the process ends, the relay starts
+each run from the beginning of the store: what was published before is gone, and every
+consumer of the topic is idempotent.
 """
 
 from __future__ import annotations
@@ -12,44 +16,43 @@ import asyncio
 import logging
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from pymongo.asynchronous.database import AsyncDatabase
 
 from travelbuddy.eventstore.feeds import ChangeFeed
 from travelbuddy.eventstore.port import EventStore, StoredEvent
-from travelbuddy.integration.kafka import ensure_topics, new_producer
+from travelbuddy.integration.bus import Bus, BusUnavailable
 from travelbuddy.integration.messages import BookingEventEnvelope
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.readmodels.checkpoints import CheckpointStore
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 log = logging.getLogger(__name__)
 
 RELAY = "kafka-relay"
+IN_PROCESS_RELAY = "in-process-relay"
 MAX_BACKOFF_SECONDS = 5.0
 
 
-class KafkaPublisher:
+class BusPublisher:
     """A "projection" that publishes each event to `travelbuddy.bookings.v1`."""
 
-    name = RELAY
-
-    def __init__(self, producer: AIOKafkaProducer) -> None:
-        self._producer = producer
+    def __init__(self, bus: Bus, name: str = RELAY) -> None:
+        self._bus = bus
+        self.name = name
 
     async def setup(self) -> None:
         """Nothing to prepare: the topics are ensured before the relay starts."""
 
     async def apply(self, event: StoredEvent) -> None:
-        """Publish the event keyed by booking id; return only once the broker has it."""
+        """Publish the event keyed by booking id; return only once the bus has it."""
         envelope = BookingEventEnvelope.of(event)
         key, value = envelope.subject.encode(), envelope.model_dump_json().encode()
         delay = 0.1
         while True:
             try:
-                await self._producer.send_and_wait(BOOKINGS, key=key, value=value)
+                await self._bus.publish(BOOKINGS, key, value)
                 return
-            except KafkaError as error:
+            except BusUnavailable as error:
                 log.warning(
                     "event=publish_retry booking_id=%s event_id=%s error=%r delay=%.1f",
                     envelope.subject, envelope.id, error, delay,
@@ -59,35 +62,33 @@ class KafkaPublisher:
 
 
 class Relay:
-    """The relay process: topics ensured, a producer, and a ProjectorRunner publishing."""
+    """The relay process: topics ensured, and a ProjectorRunner publishing to the bus."""
 
     def __init__(
         self,
         database: AsyncDatabase[dict[str, Any]],
         store: EventStore,
         feed: ChangeFeed,
-        bootstrap_servers: str,
+        bus: Bus,
     ) -> None:
         self._database = database
         self._store = store
         self._feed = feed
-        self._bootstrap_servers = bootstrap_servers
+        self._bus = bus
         self._runner: ProjectorRunner | None = None
 
     @property
     def published(self) -> int:
-        """Events acknowledged by the broker since this relay started."""
+        """Events the bus accepted since this relay started."""
         return self._runner.applied if self._runner else 0
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run until cancelled; `ready` is set once the relay caught up with the store."""
-        await ensure_topics(self._bootstrap_servers)
-        producer = new_producer(self._bootstrap_servers)
-        await producer.start()
-        try:
-            self._runner = ProjectorRunner(
-                RELAY, self._database, self._store, self._feed, [KafkaPublisher(producer)]
-            )
-            await self._runner.run(ready)
-        finally:
-            await producer.stop()
+        await self._bus.ensure_topics()
+        name = RELAY if self._bus.durable else IN_PROCESS_RELAY
+        if not self._bus.durable:
+            await CheckpointStore(self._database).delete(name)
+        self._runner = ProjectorRunner(
+            name, self._database, self._store, self._feed, [BusPublisher(self._bus, name)]
+        )
+        await self._runner.run(ready)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from travelbuddy.integration.kafka import ensure_topics
+from travelbuddy.integration.bus import Bus
 from travelbuddy.partners.catalog_publisher import publish_catalog
 from travelbuddy.partners.flight_service import FlightService
 from travelbuddy.partners.hotel_service import HotelService
@@ -13,15 +13,13 @@ from travelbuddy.partners.hotel_service import HotelService
 __all__ = ["FlightService", "HotelService", "publish_catalog", "run_partners"]
 
 
-async def run_partners(
-    bootstrap_servers: str, latency: float = 0.05, rejection_rate: float = 0.0
-) -> None:
+async def run_partners(bus: Bus, latency: float = 0.05, rejection_rate: float = 0.0) -> None:
     """Ensure the topics, publish the catalog, then run both services until cancelled."""
-    await ensure_topics(bootstrap_servers)
-    await publish_catalog(bootstrap_servers)
+    await bus.ensure_topics()
+    await publish_catalog(bus)
     services = (
-        HotelService(bootstrap_servers, latency=latency, rejection_rate=rejection_rate),
-        FlightService(bootstrap_servers, latency=latency, rejection_rate=rejection_rate),
+        HotelService(bus, latency=latency, rejection_rate=rejection_rate),
+        FlightService(bus, latency=latency, rejection_rate=rejection_rate),
     )
     async with asyncio.TaskGroup() as group:
         for service in services:

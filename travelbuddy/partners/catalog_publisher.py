@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 
 from travelbuddy.domain import SAMPLE_FLIGHTS, SAMPLE_HOTELS, Flight, Hotel
-from travelbuddy.integration.kafka import new_producer
+from travelbuddy.integration.bus import Bus
 from travelbuddy.integration.messages import CatalogFlight, CatalogHotel
 from travelbuddy.integration.topics import CATALOG
 
@@ -15,7 +14,7 @@ log = logging.getLogger(__name__)
 
 
 async def publish_catalog(
-    bootstrap_servers: str,
+    bus: Bus,
     hotels: Iterable[Hotel] = SAMPLE_HOTELS,
     flights: Iterable[Flight] = SAMPLE_FLIGHTS,
 ) -> None:
@@ -25,16 +24,8 @@ async def publish_catalog(
         (hotel.id, CatalogHotel(kind="hotel", hotel=hotel)) for hotel in hotels
     ]
     entries += [(flight.id, CatalogFlight(kind="flight", flight=flight)) for flight in flights]
-    producer = new_producer(bootstrap_servers)
-    await producer.start()
-    try:
-        sending = [
-            await producer.send(CATALOG, key=key.encode(), value=entry.model_dump_json().encode())
-            for key, entry in entries
-        ]
-        await asyncio.gather(*sending)
-    finally:
-        await producer.stop()
+    for key, entry in entries:
+        await bus.publish(CATALOG, key.encode(), entry.model_dump_json().encode())
     hotel_count = sum(isinstance(entry, CatalogHotel) for _, entry in entries)
     log.info(
         "event=catalog_published topic=%s hotels=%d flights=%d",

@@ -1,10 +1,11 @@
 """What the simulated hotel and flight services share: read booking events, answer them.
 
-A partner consumes `travelbuddy.bookings.v1`, works out its replies to the booking
-events it cares about, waits its latency, sends the replies keyed by booking id, and
-only then commits the offsets (at-least-once). Reply ids are derived from the booking
-event's id, so a redelivered event gets the same reply id and the booking service
-drops the second command; within a run the partner also skips event ids it answered.
+A partner consumes `travelbuddy.bookings.v1` (on Kafka or on the in-process bus), works
+out its replies to the booking events it cares about, waits its latency, sends the
+replies keyed by booking id, and only then commits the offsets (at-least-once). Reply ids
+are derived from the booking event's id, so a redelivered event gets the same reply id
+and the booking service drops the second command; within a run the partner also skips
+event ids it answered.
 Malformed messages are logged and skipped: a simulation never stops the stream.
 """
 
@@ -18,11 +19,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
 from typing import Any, ClassVar, TypeAlias
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError
-
 from travelbuddy.domain import Event, event_from_record
-from travelbuddy.integration.kafka import new_consumer, new_producer
+from travelbuddy.integration.bus import Bus, CommitRejected, Message, Subscription, by_partition
 from travelbuddy.integration.messages import (
     BookingEventEnvelope,
     FlightRejected,
@@ -38,6 +36,7 @@ Reply: TypeAlias = HotelReserved | HotelRejected | FlightReserved | FlightReject
 
 _CODE_ALPHABET = string.ascii_uppercase + string.digits
 _STOP_GRACE_SECONDS = 10.0
+_POLL_SECONDS = 1.0
 _REPLY_HEADER_FIELDS = {"type", "reply_id", "booking_id", "causation_id"}
 
 
@@ -53,7 +52,7 @@ class SimulatedPartner(ABC):
 
     def __init__(
         self,
-        bootstrap_servers: str,
+        bus: Bus,
         group_id: str | None = None,
         *,
         latency: float = 0.05,
@@ -66,7 +65,7 @@ class SimulatedPartner(ABC):
             raise ValueError("latency must not be negative")
         if not 0.0 <= rejection_rate <= 1.0:
             raise ValueError("rejection_rate must be between 0 and 1")
-        self.bootstrap_servers = bootstrap_servers
+        self.bus = bus
         self.group_id = group_id or self.default_group_id
         self.latency = latency
         self.rejection_rate = rejection_rate
@@ -87,44 +86,30 @@ class SimulatedPartner(ABC):
 
     async def run(self) -> None:
         """Answer booking events until cancelled."""
-        consumer = new_consumer(self.bootstrap_servers, self.group_id, BOOKINGS)
-        producer = new_producer(self.bootstrap_servers)
-        await producer.start()
+        subscription = self.bus.subscribe([BOOKINGS], self.group_id)
+        await subscription.start()
         try:
-            await consumer.start()
-            try:
-                log.info(
-                    "event=partner_started partner=%s group_id=%s latency=%s rejection_rate=%s",
-                    self.name, self.group_id, self.latency, self.rejection_rate,
-                )
-                while True:
-                    batches = await consumer.getmany(timeout_ms=1000)
-                    if batches:
-                        await _finished_even_if_cancelled(
-                            self._answer_and_commit(consumer, producer, batches)
-                        )
-            finally:
-                await consumer.stop()
+            log.info(
+                "event=partner_started partner=%s group_id=%s latency=%s rejection_rate=%s",
+                self.name, self.group_id, self.latency, self.rejection_rate,
+            )
+            while True:
+                batch = await subscription.poll(_POLL_SECONDS)
+                if batch:
+                    await _finished_even_if_cancelled(self._answer_and_commit(subscription, batch))
         finally:
-            await producer.stop()
+            await subscription.stop()
             log.info("event=partner_stopped partner=%s group_id=%s", self.name, self.group_id)
 
-    async def _answer_and_commit(
-        self,
-        consumer: AIOKafkaConsumer,
-        producer: AIOKafkaProducer,
-        batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]],
-    ) -> None:
-        for partition, records in batches.items():
-            await self._answer(producer, records)
-            await self._commit(consumer, partition, records[-1].offset + 1)
+    async def _answer_and_commit(self, subscription: Subscription, batch: list[Message]) -> None:
+        for messages in by_partition(batch).values():
+            await self._answer(messages)
+            await self._commit(subscription, messages[-1])
 
-    async def _answer(
-        self, producer: AIOKafkaProducer, records: Sequence[ConsumerRecord[bytes, bytes]]
-    ) -> None:
+    async def _answer(self, messages: Sequence[Message]) -> None:
         answering: dict[str, tuple[BookingEventEnvelope, Sequence[Reply]]] = {}
-        for record in records:
-            envelope = self._envelope(record)
+        for message in messages:
+            envelope = self._envelope(message)
             if envelope is None or envelope.type not in self.answers_to:
                 continue
             if envelope.id in self._answered or envelope.id in answering:
@@ -133,7 +118,7 @@ class SimulatedPartner(ABC):
                     self.name, envelope.subject, envelope.id,
                 )
                 continue
-            replies = self._replies(record, envelope)
+            replies = self._replies(message, envelope)
             if replies is not None:
                 answering[envelope.id] = (envelope, replies)
         if not any(replies for _, replies in answering.values()):
@@ -142,59 +127,52 @@ class SimulatedPartner(ABC):
         # One wait per batch: the partner "works" on all of them at once, and the
         # replies still leave in the order the booking events came in.
         await asyncio.sleep(self.latency)
-        sending = [
-            await producer.send(
-                self.reply_topic,
-                key=reply.booking_id.encode(),
-                value=reply.model_dump_json().encode(),
-            )
-            for _, replies in answering.values()
-            for reply in replies
-        ]
-        await asyncio.gather(*sending)
+        for _, replies in answering.values():
+            for reply in replies:
+                await self.bus.publish(
+                    self.reply_topic, reply.booking_id.encode(), reply.model_dump_json().encode()
+                )
         for envelope, replies in answering.values():
             for reply in replies:
                 _log_reply(reply, envelope)
         self._answered.update(answering)
 
-    def _envelope(self, record: ConsumerRecord[bytes, bytes]) -> BookingEventEnvelope | None:
+    def _envelope(self, message: Message) -> BookingEventEnvelope | None:
         try:
-            if record.value is None:
+            if message.value is None:
                 raise ValueError("the message has no value")
-            return BookingEventEnvelope.model_validate_json(record.value)
+            return BookingEventEnvelope.model_validate_json(message.value)
         except ValueError as error:  # pydantic's ValidationError is a ValueError
-            self._log_skipped(record, error)
+            self._log_skipped(message, error)
             return None
 
     def _replies(
-        self, record: ConsumerRecord[bytes, bytes], envelope: BookingEventEnvelope
+        self, message: Message, envelope: BookingEventEnvelope
     ) -> Sequence[Reply] | None:
         try:
             event = event_from_record(envelope.type, envelope.dataschemaversion, envelope.data)
         except ValueError as error:  # unknown type or schema version, or data not fitting
-            self._log_skipped(record, error)
+            self._log_skipped(message, error)
             return None
         return self.replies_to(envelope, event)
 
-    def _log_skipped(self, record: ConsumerRecord[bytes, bytes], error: Exception) -> None:
-        key = record.key.decode(errors="replace") if record.key is not None else None
+    def _log_skipped(self, message: Message, error: Exception) -> None:
+        key = message.key.decode(errors="replace") if message.key is not None else None
         log.warning(
             "event=booking_event_skipped partner=%s booking_id=%s partition=%d offset=%d "
             "error=%s",
-            self.name, key, record.partition, record.offset, _quoted(_first_line(error)),
+            self.name, key, message.partition, message.offset, _quoted(_first_line(error)),
         )
 
-    async def _commit(
-        self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int
-    ) -> None:
+    async def _commit(self, subscription: Subscription, last: Message) -> None:
         try:
-            await consumer.commit({partition: offset})
-        except CommitFailedError as error:
+            await subscription.commit(last)
+        except CommitRejected as error:
             # The partition moved to another member; it resumes from the last commit
             # and the redelivered events get the same reply ids.
             log.warning(
                 "event=partner_commit_failed partner=%s partition=%d offset=%d error=%s",
-                self.name, partition.partition, offset, _quoted(_first_line(error)),
+                self.name, last.partition, last.offset + 1, _quoted(_first_line(error)),
             )
 
 
