@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 
 from tests.services.testbed import free_port
 
+RUN_COMMAND = Path(__file__).resolve().parents[2] / "run"  # the README's run command
 SERVER_VARIABLES = ("TRAVELBUDDY_MONGODB_URL", "TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS")
 
 
@@ -27,7 +27,8 @@ class RunningService:
 
 
 def start_service(data_dir: Path, env: dict[str, str] | None = None) -> RunningService:
-    """`travelbuddy serve` on the embedded default, ready (caught up) when this returns."""
+    """`./run` (the README's run command: `travelbuddy serve`) on the embedded default,
+    ready (views caught up) when this returns."""
     port = free_port()
     log = data_dir.parent / f"serve-{port}.log"
     environment = {k: v for k, v in os.environ.items() if k not in SERVER_VARIABLES}
@@ -36,13 +37,12 @@ def start_service(data_dir: Path, env: dict[str, str] | None = None) -> RunningS
         "TRAVELBUDDY_PARTNER_LATENCY": "0.05",
         "TRAVELBUDDY_READINESS_MAX_LAG": "0",  # ready = views rebuilt from every event
     }
-    travelbuddy = Path(sys.executable).with_name("travelbuddy")
     with log.open("ab") as output:
         process = subprocess.Popen(
-            [str(travelbuddy), "serve", "--port", str(port)],
+            [str(RUN_COMMAND), "--port", str(port)],
             env=environment | (env or {}), stdout=output, stderr=subprocess.STDOUT,
         )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120  # the first ./run may install into .venv
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"travelbuddy serve exited: {log.read_text()[-3000:]}")

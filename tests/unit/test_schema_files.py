@@ -62,3 +62,13 @@ def test_example_command_operations_are_valid_against_the_command_schema() -> No
     errors = validate(command_schema.schema._schema, document)
 
     assert [error.message for error in errors] == []
+
+
+def test_example_query_operations_are_valid_against_the_query_schema() -> None:
+    from graphql import validate
+
+    from travelbuddy.graphql import query_schema
+
+    document = parse((CONTRACT_DIR / "operations" / "queries.graphql").read_text("utf-8"))
+
+    assert validate(query_schema.schema._schema, document) == []
