@@ -21,9 +21,13 @@ from tests.services.testbed import KafkaTestServer
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
-from travelbuddy.domain.sample_catalog import SAMPLE_HOTELS
+from travelbuddy.domain.sample_catalog import SAMPLE_FLIGHTS, SAMPLE_HOTELS
 from travelbuddy.integration.memory_bus import MemoryBus
+from travelbuddy.integration.relay import Relay
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.partners import FlightService, HotelService
+from travelbuddy.partners.simulated_partner import SimulatedPartner
+from travelbuddy.readmodels.checkpoints import CHECKPOINTS
 from travelbuddy.workers import all_workers, run_workers
 
 STATUS = """query ($id: ID!) { booking(id: $id) {
@@ -69,7 +73,9 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[Services, httpx.Asy
 
 
 async def catalog_projected(services: Services) -> bool:
-    return await services.database["hotels"].count_documents({}) == len(SAMPLE_HOTELS)
+    hotels = await services.database["hotels"].count_documents({})
+    flights = await services.database["flights"].count_documents({})
+    return (hotels, flights) == (len(SAMPLE_HOTELS), len(SAMPLE_FLIGHTS))
 
 
 async def until(condition: Any, seconds: float = 60.0) -> None:
@@ -170,3 +176,50 @@ async def test_a_broker_outage_loses_no_event_and_everything_resumes_on_its_own(
 
     assert {json.loads(r.value)["id"] for r in records} == stored
     assert len(stored) == 3 * 6
+
+
+async def test_duplicates_on_the_wire_leave_the_views_unaffected(
+    mongodb_url: str, database_name: str, private_kafka: KafkaTestServer
+) -> None:
+    """A relay that crashed before saving its checkpoint publishes everything again, and
+    partners that lost their memory answer again: the bookings must not change."""
+    async with running_service(mongodb_url, database_name, private_kafka, 0.0) as (
+        services, http,
+    ):
+        bookings = [await request_booking(http) for _ in range(4)]
+        await until(lambda: settled(http, bookings, "CONFIRMED"))
+        before = {b: await status_of(http, b) for b in bookings}
+        events_before = await services.store.count()
+
+        # A second relay from the start of the store (no checkpoint of its own) and a
+        # second pair of partners (a new group, empty dedupe memory) answering again.
+        await services.database[CHECKPOINTS].delete_one({"_id": "replayed-relay"})
+        replayed = Relay(services.database, services.store, services.feed, services.bus,
+                         name="replayed-relay")
+        forgetful: list[SimulatedPartner] = [
+            HotelService(services.bus, group_id=f"hotel-again-{database_name}"),
+            FlightService(services.bus, group_id=f"flight-again-{database_name}"),
+        ]
+        extra = [asyncio.create_task(replayed.run()),
+                 *(asyncio.create_task(partner.run()) for partner in forgetful)]
+        try:
+            await until(lambda: answered_again(forgetful, len(bookings)))
+            records = await read_until(
+                private_kafka.bootstrap_servers, BOOKINGS,
+                done=lambda kept: len(kept) >= 2 * events_before,
+                keep=lambda r: r.key in {b.encode() for b in bookings},
+            )
+            after = {b: await status_of(http, b) for b in bookings}
+        finally:
+            for task in extra:
+                task.cancel()
+            await asyncio.gather(*extra, return_exceptions=True)
+
+        assert len(records) >= 2 * events_before  # every event went out at least twice
+        assert after == before
+        assert await services.store.count() == events_before
+
+
+async def answered_again(partners: list[SimulatedPartner], bookings: int) -> bool:
+    # Each booking: one hotel reply and one flight reply, sent a second time.
+    return sum(p.replies_sent for p in partners) >= 2 * bookings

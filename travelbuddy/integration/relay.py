@@ -70,11 +70,14 @@ class Relay:
         store: EventStore,
         feed: ChangeFeed,
         bus: Bus,
+        name: str | None = None,
     ) -> None:
+        """`name` names the checkpoint; by default one per kind of bus."""
         self._database = database
         self._store = store
         self._feed = feed
         self._bus = bus
+        self._name = name
         self._runner: ProjectorRunner | None = None
 
     @property
@@ -85,7 +88,7 @@ class Relay:
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run until cancelled; `ready` is set once the relay caught up with the store."""
         await self._bus.ensure_topics()
-        name = RELAY if self._bus.durable else IN_PROCESS_RELAY
+        name = self._name or (RELAY if self._bus.durable else IN_PROCESS_RELAY)
         if not self._bus.durable:
             await CheckpointStore(self._database).delete(name)
         self._runner = ProjectorRunner(

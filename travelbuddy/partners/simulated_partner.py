@@ -71,6 +71,7 @@ class SimulatedPartner(ABC):
         self.rejection_rate = rejection_rate
         self._rng = rng or random.Random()
         self._answered: set[str] = set()
+        self.replies_sent = 0
 
     @abstractmethod
     def replies_to(self, envelope: BookingEventEnvelope, event: Event) -> Sequence[Reply]:
@@ -132,6 +133,7 @@ class SimulatedPartner(ABC):
                 await self.bus.publish(
                     self.reply_topic, reply.booking_id.encode(), reply.model_dump_json().encode()
                 )
+                self.replies_sent += 1
         for envelope, replies in answering.values():
             for reply in replies:
                 _log_reply(reply, envelope)
