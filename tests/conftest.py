@@ -19,7 +19,12 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.auth import TEST_JWT_SECRET
 from tests.services.testbed import KafkaTestServer, MongoTestServer, scratch_dir
+
+# Every Settings() of a test, and every service process a test starts, verifies the
+# tokens of tests/auth.py.
+os.environ["TRAVELBUDDY_JWT_SECRET"] = TEST_JWT_SECRET
 
 
 @pytest.fixture(scope="session")

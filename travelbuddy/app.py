@@ -15,6 +15,7 @@ from travelbuddy.bootstrap import Services, build_services, readiness
 from travelbuddy.config import Settings
 from travelbuddy.graphql import command_schema, query_schema
 from travelbuddy.graphql.context import context_getter
+from travelbuddy.graphql.limits import BodySizeLimit
 from travelbuddy.graphql.router import TravelBuddyGraphQLRouter
 from travelbuddy.workers import all_workers
 from travelbuddy.workers import run_workers as workers_run
@@ -67,12 +68,17 @@ def create_app(
             await holder.current.close()
 
     app = FastAPI(title="TravelBuddy booking service", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.graphql_max_body_bytes)
     app.include_router(
-        TravelBuddyGraphQLRouter(command_schema.schema, context_getter=context_getter(holder)),
+        TravelBuddyGraphQLRouter(command_schema.build_schema(settings),
+                                 context_getter=context_getter(holder)),
         prefix="/graphql/command",
     )
     app.include_router(
-        TravelBuddyGraphQLRouter(query_schema.schema, context_getter=context_getter(holder)),
+        TravelBuddyGraphQLRouter(
+            query_schema.build_schema(settings), context_getter=context_getter(holder),
+            max_subscriptions_per_connection=settings.graphql_max_subscriptions_per_connection,
+        ),
         prefix="/graphql",
     )
 

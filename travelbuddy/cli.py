@@ -12,6 +12,7 @@ import uvicorn
 
 from travelbuddy.config import Settings
 from travelbuddy.integration.dlq_cli import dlq_app
+from travelbuddy.security.token_cli import print_start_up_token, token
 
 if TYPE_CHECKING:
     from travelbuddy.bootstrap import Services
@@ -50,6 +51,7 @@ def _run_api(host: str | None, port: int | None, *, run_workers: bool = False) -
     typer.echo(f"  queries and subscriptions (GraphiQL): {base}/graphql")
     typer.echo(f"  commands (GraphiQL):                  {base}/graphql/command")
     typer.echo(f"  health: {base}/healthz   readiness: {base}/readyz")
+    print_start_up_token(settings, base)
     app = create_app(settings, run_workers=run_workers)
     uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning")
 
@@ -95,6 +97,7 @@ def partners() -> None:
 projections = typer.Typer(help="Operate the read-model projections.", no_args_is_help=True)
 app.add_typer(projections, name="projections")
 app.add_typer(dlq_app, name="dlq")
+app.command("token")(token)
 
 
 async def _with_services(work: Callable[[Services], Awaitable[None]]) -> None:

@@ -7,8 +7,9 @@ in-process bus. Every setting has a default that works on a laptop.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -43,3 +44,40 @@ class Settings(BaseSettings):
         0.0, ge=0.0, le=1.0, description="Share of reservations the simulated partners reject."
     )
     log_level: str = Field("INFO", description="Logging level.")
+
+    # GraphQL abuse limits: each request is refused (a GraphQL error, or 413 / 400 before
+    # parsing) when it goes over one; see the README's "Limits".
+    graphql_max_depth: int = Field(12, ge=1, description="Deepest selection nesting allowed.")
+    graphql_max_aliases: int = Field(15, ge=0, description="Most aliases in one document.")
+    graphql_max_tokens: int = Field(2000, ge=1, description="Most tokens in one document.")
+    graphql_max_body_bytes: int = Field(
+        1_100_000, ge=1, description="Largest HTTP request body; larger ones are answered 413."
+    )
+    graphql_max_batch: int = Field(
+        0, ge=0, description="Most operations in one batched request; 0 turns batching off."
+    )
+    graphql_max_subscriptions_per_connection: int = Field(
+        20, ge=1, description="Most live subscriptions on one websocket connection."
+    )
+    graphql_introspection: bool = Field(
+        True, description="Answer introspection queries (turn off in production)."
+    )
+    debug: bool = Field(
+        False, description="Show internal error messages to clients (never in production)."
+    )
+
+    # Authentication: bearer JWTs on both GraphQL endpoints and in the websocket's
+    # connection_init payload; see the README's configuration table.
+    jwt_secret: SecretStr | None = Field(
+        None, description="HS256 signing secret; unset: generated once into <data_dir>/jwt-secret."
+    )
+    jwt_algorithm: Literal["HS256", "RS256"] = Field(
+        "HS256", description="HS256 (the secret) or RS256 (a public key or JWKS file)."
+    )
+    jwt_public_key_file: Path | None = Field(None, description="RS256 public key, PEM.")
+    jwks_file: Path | None = Field(None, description="RS256 keys as a JWKS document.")
+    jwt_audience: str | None = Field(None, description="Required `aud` claim, when set.")
+    jwt_issuer: str | None = Field(None, description="Required `iss` claim, when set.")
+    token_ttl_seconds: int = Field(
+        3600, ge=1, description="Lifetime of tokens `travelbuddy token` issues."
+    )

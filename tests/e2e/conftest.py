@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.auth import TEST_JWT_SECRET
 from tests.services.testbed import free_port
 
 RUN_COMMAND = Path(__file__).resolve().parents[2] / "run"  # the README's run command
@@ -36,6 +37,7 @@ def start_service(data_dir: Path, env: dict[str, str] | None = None) -> RunningS
         "TRAVELBUDDY_DATA_DIR": str(data_dir),
         "TRAVELBUDDY_PARTNER_LATENCY": "0.05",
         "TRAVELBUDDY_READINESS_MAX_LAG": "0",  # ready = views rebuilt from every event
+        "TRAVELBUDDY_JWT_SECRET": TEST_JWT_SECRET,  # the tests' tokens (tests/auth.py)
     }
     with log.open("ab") as output:
         process = subprocess.Popen(

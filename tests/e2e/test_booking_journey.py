@@ -13,9 +13,10 @@ from gql import Client, GraphQLRequest, gql
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
+from tests.auth import bearer
 from tests.e2e.conftest import RunningService, start_service, stop_service
 
-HEADERS = {"X-Customer-Id": "e2e-customer"}
+HEADERS = bearer("e2e-customer")
 REQUEST = gql("""
 mutation ($input: RequestBookingInput!) {
   requestBooking(input: $input) { __typename ... on CommandAccepted { bookingId version } }
@@ -55,7 +56,7 @@ def http(service: RunningService, path: str) -> Client:
 
 def websocket(service: RunningService) -> Client:
     return Client(transport=WebsocketsTransport(
-        url=f"{service.ws_url}/graphql", headers=HEADERS, close_timeout=1,
+        url=f"{service.ws_url}/graphql", init_payload=HEADERS, close_timeout=1,
         subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL]))
 
 

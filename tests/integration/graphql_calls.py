@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from tests.auth import bearer
+
 REQUEST_BOOKING = """
 mutation Request($input: RequestBookingInput!) {
   requestBooking(input: $input) {
@@ -53,7 +55,7 @@ async def graphql(
 ) -> dict[str, Any]:
     response = await http.post(
         path, json={"query": query, "variables": variables or {}},
-        headers={"X-Customer-Id": customer},
+        headers=bearer(customer),
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()

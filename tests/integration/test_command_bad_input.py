@@ -19,6 +19,7 @@ from test_command_graphql import (
     trip,
 )
 
+from tests.auth import bearer
 from travelbuddy.app import create_app
 from travelbuddy.application import BookingCommands, StaticCatalog
 from travelbuddy.bootstrap import Services
@@ -26,7 +27,7 @@ from travelbuddy.bootstrap import Services
 BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
 
 Json = dict[str, Any]
-ALICE = {"X-Customer-Id": "alice"}
+ALICE = bearer("alice")
 MEGABYTE = "x" * 1_000_000
 # What a leaked exception looks like: a traceback, a source line, a Python exception class.
 LEAK = re.compile(
@@ -269,7 +270,8 @@ async def test_unexpected_failure_is_masked_and_stores_nothing(services: Service
         response = await post(http, request_with(("travelers", 0, "name"), "Hanako"))
 
     assert response.status_code == 200
-    assert response.json()["errors"][0]["message"] == "Internal server error."
+    [error] = response.json()["errors"]
+    assert error["message"] == f"Internal server error (id {error['extensions']['error_id']})"
     assert "db-7" not in response.text
     assert not LEAK.search(response.text), response.text
     assert await stored_events(services) == []

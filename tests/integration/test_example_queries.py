@@ -13,6 +13,7 @@ from gql import Client, GraphQLRequest
 from gql.transport.websockets import WebsocketsTransport
 from graphql import OperationDefinitionNode, OperationType, parse
 
+from tests.auth import bearer
 from tests.integration.graphql_calls import HOTEL_ID, graphql, request_booking
 from travelbuddy.readmodels.runner import ProjectorRunner
 
@@ -54,7 +55,7 @@ async def test_every_example_query_answers_with_data(
             body = {"query": text, "operationName": name,
                     "variables": variables_for(name, booking_id)}
             response = await http.post("/graphql", json=body,
-                                       headers={"X-Customer-Id": "alice"})
+                                       headers=bearer("alice"))
             assert response.status_code == 200, response.text
             assert "errors" not in response.json(), response.json()
             answers[name] = response.json()["data"]
@@ -79,7 +80,7 @@ async def test_every_example_subscription_sends_the_current_state_first(
         if kind is not OperationType.SUBSCRIPTION:
             continue
         client = Client(transport=WebsocketsTransport(
-            url=f"ws://{live_server}/graphql", headers={"X-Customer-Id": "alice"},
+            url=f"ws://{live_server}/graphql", init_payload=bearer("alice"),
             subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL], close_timeout=1))
         async with client as session:
             updates = session.subscribe(GraphQLRequest(

@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.auth import bearer
 from tests.integration.booking_traffic import Traffic, day, event_count, eventually
 from travelbuddy.bootstrap import Services
 from travelbuddy.readmodels.runner import ProjectorRunner
@@ -87,7 +88,7 @@ async def my_bookings(
 ) -> dict[str, Any]:
     """The whole GraphQL response body (data and errors) of one `myBookings` query."""
     response = await http.post("/graphql", json={"query": MY_BOOKINGS, "variables": variables},
-                               headers={"X-Customer-Id": customer})
+                               headers=bearer(customer))
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     return body

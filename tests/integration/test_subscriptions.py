@@ -10,6 +10,7 @@ from gql import Client, GraphQLRequest, gql
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
+from tests.auth import bearer
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
@@ -39,7 +40,7 @@ def with_vars(request: GraphQLRequest, variables: dict[str, Any]) -> GraphQLRequ
 def websocket(base: str, customer: str) -> WebsocketsTransport:
     return WebsocketsTransport(
         url=f"ws://{base}/graphql",
-        headers={"X-Customer-Id": customer},
+        init_payload=bearer(customer),
         subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
         close_timeout=1,
     )
@@ -47,7 +48,7 @@ def websocket(base: str, customer: str) -> WebsocketsTransport:
 
 def commands(base: str, customer: str = "alice") -> Client:
     transport = HTTPXAsyncTransport(
-        url=f"http://{base}/graphql/command", headers={"X-Customer-Id": customer}
+        url=f"http://{base}/graphql/command", headers=bearer(customer)
     )
     return Client(transport=transport)
 

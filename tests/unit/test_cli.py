@@ -31,7 +31,7 @@ def test_the_cli_offers_every_documented_command() -> None:
     assert names >= {
         "serve", "api", "projector", "relay", "inbound", "partners", "seed",
         "projections status", "projections rebuild", "projections dlq", "projections retry",
-        "dlq list", "dlq replay",
+        "dlq list", "dlq replay", "token",
     }
 
 

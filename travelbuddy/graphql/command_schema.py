@@ -13,6 +13,7 @@ import strawberry
 from strawberry.types import Info
 
 from travelbuddy.application import CommandContext, ConcurrencyConflict
+from travelbuddy.config import Settings
 from travelbuddy.domain import (
     ApplyPerk,
     CancelBooking,
@@ -43,8 +44,9 @@ from travelbuddy.graphql.command_types import (
     RequestBookingInput,
 )
 from travelbuddy.graphql.context import GraphQLContext
-from travelbuddy.graphql.errors import mask_internal_errors
+from travelbuddy.graphql.errors import ServiceSchema
 from travelbuddy.graphql.input_limits import text_problems
+from travelbuddy.graphql.limits import default_settings, schema_config, schema_extensions
 
 SCHEMA_VERSION = "1"
 
@@ -67,7 +69,7 @@ async def dispatch(
     context = info.context
     if context.caller is None:
         return NotAuthenticatedError(
-            code="NOT_AUTHENTICATED", message="send the X-Customer-Id header"
+            code="NOT_AUTHENTICATED", message="send a bearer token"
         )
     problems = text_problems(arguments) + text_problems(command_id or "", "commandId")
     if problems:
@@ -179,4 +181,10 @@ class Mutation:
             booking_id=str(input.booking_id), reason=input.reason))
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation, extensions=[mask_internal_errors])
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The command schema with the error masking and abuse limits the settings ask for."""
+    return ServiceSchema(query=Query, mutation=Mutation,
+                             extensions=schema_extensions(settings), config=schema_config(settings))
+
+
+schema = build_schema(default_settings())

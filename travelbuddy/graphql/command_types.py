@@ -144,7 +144,7 @@ class ConcurrencyConflictError(CommandError):
     booking_id: strawberry.ID
 
 
-@strawberry.type(description="The request names no caller (the X-Customer-Id header).")
+@strawberry.type(description="The request names no caller (no bearer token).")
 class NotAuthenticatedError(CommandError):
     pass
 

@@ -9,33 +9,34 @@ from fastapi import Request, WebSocket
 from strawberry.fastapi import BaseContext
 
 from travelbuddy.application import Caller
-
-CUSTOMER_HEADER = "x-customer-id"
-MAX_CUSTOMER_ID_LENGTH = 100
+from travelbuddy.graphql.authentication import Authenticator
+from travelbuddy.security import InvalidToken
 
 
 @dataclass
 class GraphQLContext(BaseContext):
-    """What resolvers get: the caller (None when anonymous) and the wired services."""
+    """What resolvers get: the caller (None until authenticated), the wired services, and
+    why the HTTP request's token was refused (the router answers 401 then)."""
 
     caller: Caller | None
     services: Any
-
-
-def caller_from_headers(headers: Any) -> Caller | None:
-    """The caller named by the `X-Customer-Id` header (until token authentication lands)."""
-    customer_id = (headers.get(CUSTOMER_HEADER) or "").strip()
-    if not customer_id or len(customer_id) > MAX_CUSTOMER_ID_LENGTH:
-        return None
-    return Caller(customer_id=customer_id)
+    authenticator: Authenticator | None = None
+    refusal: InvalidToken | None = None
 
 
 def context_getter(services: Any) -> Any:
-    """A strawberry context getter bound to the application's services."""
+    """A strawberry context getter bound to the application's services. An HTTP request
+    is authenticated from its `Authorization` header; a websocket later, from its
+    connection_init payload (the router's `on_ws_connect`)."""
+    authenticator = Authenticator(lambda: services.settings)
 
     async def get_context(request: Request = None, websocket: WebSocket = None) -> GraphQLContext:  # type: ignore[assignment]
-        connection = request if request is not None else websocket
-        headers = connection.headers if connection is not None else {}
-        return GraphQLContext(caller=caller_from_headers(headers), services=services)
+        context = GraphQLContext(caller=None, services=services, authenticator=authenticator)
+        if request is not None:
+            try:
+                context.caller = authenticator.caller(request.headers.get("authorization"))
+            except InvalidToken as refusal:
+                context.refusal = refusal
+        return context
 
     return get_context

@@ -14,10 +14,12 @@ import strawberry
 from graphql import GraphQLError
 from strawberry.types import Info
 
+from travelbuddy.config import Settings
 from travelbuddy.domain import Flight, Hotel
 from travelbuddy.graphql.catalog_types import FlightOffer, HotelOffer
 from travelbuddy.graphql.context import GraphQLContext
-from travelbuddy.graphql.errors import mask_internal_errors
+from travelbuddy.graphql.errors import ServiceSchema
+from travelbuddy.graphql.limits import default_settings, schema_config, schema_extensions
 from travelbuddy.graphql.query_types import (
     Booking,
     BookingConnection,
@@ -36,7 +38,7 @@ def reader_of(info: Info[GraphQLContext, None]) -> Reader:
     caller = info.context.caller
     if caller is None:
         raise GraphQLError(
-            "send the X-Customer-Id header", extensions={"code": "NOT_AUTHENTICATED"}
+            "send a bearer token", extensions={"code": "NOT_AUTHENTICATED"}
         )
     return Reader(caller.customer_id, sees_every_booking=caller.may_act_on_any_booking)
 
@@ -152,6 +154,10 @@ class Subscription:
             yield Booking.from_view(view)
 
 
-schema = strawberry.Schema(
-    query=Query, subscription=Subscription, extensions=[mask_internal_errors]
-)
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """The query schema with the error masking and abuse limits the settings ask for."""
+    return ServiceSchema(query=Query, subscription=Subscription,
+                             extensions=schema_extensions(settings), config=schema_config(settings))
+
+
+schema = build_schema(default_settings())
