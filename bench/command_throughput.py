@@ -1,0 +1,133 @@
+"""1. Command throughput: commands per second through the application layer.
+
+Ours: `BookingCommands.handle` (what the GraphQL command schema calls) for whole booking
+lives: RequestBooking by the customer, then the hotel's and the airline's confirmations,
+at concurrency 1, 8 and 32 (that many bookings in flight at once, each life in order).
+Baseline, same run, same concurrency: MongoDB — raw PyMongo async `insert_one` of the
+very event documents those commands store (same sizes, same mix) into a fresh collection
+on the same server; embedded — raw sqlite3 INSERTs of the same rows into a file set up as
+the store sets up its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import itertools
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from bench.context import MONGODB, BenchContext
+from bench.raw_sqlite import RawSqlite, row_of
+from bench.stats import Figure, Measurement, Side, figure, paired_rounds
+from bench.traffic import booking_commands, recorded_events
+from travelbuddy.bootstrap import Services
+from travelbuddy.eventstore.mongo import EVENTS, event_document
+
+NAME = "1 command throughput"
+USES_MONGODB = True
+SAMPLE_EVENTS = 3_000
+
+Step = Callable[[], Awaitable[Any]]
+Steps = Callable[[int], list[Step]]
+Shape = tuple[int, float, int]
+"""The timed steps of operation number n, run in order (a booking's life, or one insert)."""
+
+
+async def timed_workers(concurrency: int, seconds: float, cap: int, steps: Steps) -> Measurement:
+    """`concurrency` workers each take the next number n and run `steps(n)` in order,
+    timing each step, until `seconds` pass or `cap` steps are done; steps per second."""
+    numbers = itertools.count()
+    latencies: list[float] = []
+    started = time.perf_counter()
+    deadline = started + seconds
+
+    async def worker() -> None:
+        while time.perf_counter() < deadline and len(latencies) < cap:
+            for step in steps(next(numbers)):
+                if time.perf_counter() >= deadline:
+                    return
+                begun = time.perf_counter()
+                await step()
+                latencies.append((time.perf_counter() - begun) * 1000)
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - started
+    return Measurement(value=len(latencies) / elapsed, latencies_ms=latencies,
+                       count=len(latencies))
+
+
+def our_steps(services: Services, run_id: str) -> Steps:
+    def steps(n: int) -> list[Step]:
+        life = booking_commands(n, f"bench-{run_id}-{n % 50}")
+        return [functools.partial(services.commands.handle, command, caller)
+                for command, caller in life]
+
+    return steps
+
+
+async def raw_steps_for(ctx: BenchContext, backend: str, services: Services
+                        ) -> tuple[Steps, Callable[[], None]]:
+    """The baseline's steps (one insert each) and how to clean up after them."""
+    sample = await recorded_events(SAMPLE_EVENTS)
+    if backend == MONGODB:
+        documents = [event_document(e.stream_id, e.version, e.event) for e in sample]
+        collection = services.database[f"raw_inserts_{uuid.uuid4().hex[:8]}"]
+
+        def mongo_steps(n: int) -> list[Step]:
+            return [lambda: collection.insert_one(dict(documents[n % len(documents)]))]
+
+        return mongo_steps, lambda: None
+    rows = [row_of(e) for e in sample]
+    raw = RawSqlite(ctx.folder("raw-inserts") / "raw.sqlite3")
+
+    def sqlite_steps(n: int) -> list[Step]:
+        return [lambda: raw.insert(rows[n % len(rows)])]
+
+    return sqlite_steps, raw.close
+
+
+async def run(ctx: BenchContext) -> list[Figure]:
+    sizes = ctx.sizes
+    figures: list[Figure] = []
+    for backend in ctx.backends:
+        async with ctx.services(ctx.settings(backend, "commands")) as services:
+            raw_steps, close_raw = await raw_steps_for(ctx, backend, services)
+
+            async def emptied(s: Services = services, b: str = backend) -> None:
+                # The test MongoDB answers `read(stream)` by scanning `events`: start every
+                # round of ours on an empty collection so that earlier rounds weigh nothing.
+                if b == MONGODB:
+                    await s.database[EVENTS].delete_many({})
+
+            try:
+                for concurrency in sizes.command_concurrency:
+                    run_id = uuid.uuid4().hex[:6]
+                    ours = our_steps(services, run_id)
+                    shape = (concurrency, sizes.command_seconds, sizes.max_operations)
+                    warm_up = (concurrency, sizes.command_warm_up_seconds, sizes.max_operations)
+                    await timed_workers(*warm_up, ours)
+                    await timed_workers(*warm_up, raw_steps)
+
+                    async def our_round(o: Steps = ours, shape: Shape = shape) -> Measurement:
+                        await emptied()
+                        return await timed_workers(*shape, o)
+
+                    mine, theirs = await paired_rounds(
+                        sizes.rounds, our_round,
+                        functools.partial(timed_workers, *shape, raw_steps))
+                    baseline_name = ("raw insert_one, same-size event documents"
+                                     if backend == MONGODB else
+                                     "raw sqlite3 INSERT, same rows, same PRAGMAs")
+                    figures.append(figure(
+                        NAME, backend, f"concurrency {concurrency}",
+                        Side.of("BookingCommands.handle", "commands/s", mine),
+                        Side.of(baseline_name, "inserts/s", theirs),
+                        higher_is_better=True))
+                    ctx.log(f"{NAME} {backend} c={concurrency}: "
+                            f"{figures[-1].ours.value:.0f} vs {figures[-1].baseline.value:.0f}/s")
+            finally:
+                close_raw()
+    return figures

@@ -1,0 +1,120 @@
+"""Service processes the benchmarks start: `python -m bench.server` (benchmarks 3 and 4)
+and `travelbuddy serve` (benchmark 6). Each on free loopback ports, stopped by PID, and
+killed with the harness if it dies (PR_SET_PDEATHSIG, as the test servers are)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from bench.identity import server_environment
+from tests.services.testbed import _die_with_parent, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER_VARIABLES = ("TRAVELBUDDY_MONGODB_URL", "TRAVELBUDDY_MONGODB_DATABASE",
+                    "TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS", "TRAVELBUDDY_DATA_DIR")
+
+
+@dataclass
+class ServiceProcess:
+    """A started service: its process, ports and log file."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    bare_port: int | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/graphql"
+
+    @property
+    def bare_url(self) -> str:
+        return f"http://127.0.0.1:{self.bare_port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+
+def _environment(variables: dict[str, str]) -> dict[str, str]:
+    inherited = {k: v for k, v in os.environ.items() if k not in SERVER_VARIABLES}
+    return inherited | server_environment() | {"TRAVELBUDDY_LOG_LEVEL": "WARNING"} | variables
+
+
+def _wait_ready(service: ServiceProcess, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if service.process.poll() is not None:
+            raise RuntimeError(f"service exited early: {service.log.read_text()[-3000:]}")
+        try:
+            if httpx.get(service.base_url + path, timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"service not ready in {timeout:.0f} s: "
+                               f"{service.log.read_text()[-3000:]}")
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def _started(command: list[str], variables: dict[str, str], folder: Path, port: int,
+             ready_path: str, timeout: float, bare_port: int | None = None
+             ) -> Iterator[ServiceProcess]:
+    log = folder / f"service-{port}.log"
+    with log.open("ab") as output:
+        process = subprocess.Popen(command, env=_environment(variables), stdout=output,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                   cwd=ROOT, preexec_fn=_die_with_parent)
+    service = ServiceProcess(process, port, log, bare_port)
+    try:
+        _wait_ready(service, ready_path, timeout)
+        yield service
+    finally:
+        _stop(process)
+
+
+@contextmanager
+def bench_server(variables: dict[str, str], folder: Path, timeout: float
+                 ) -> Iterator[ServiceProcess]:
+    """`python -m bench.server` with these TRAVELBUDDY_* variables, once caught up."""
+    port, bare_port = free_port(), free_port()
+    with _started([sys.executable, "-m", "bench.server", str(port), str(bare_port)],
+                  variables, folder, port, "/healthz", timeout, bare_port) as service:
+        yield service
+
+
+@contextmanager
+def travelbuddy_serve(data_dir: Path, timeout: float) -> Iterator[ServiceProcess]:
+    """`travelbuddy serve` on the embedded default, once /readyz says it caught up."""
+    port = free_port()
+    executable = Path(sys.executable).with_name("travelbuddy")
+    variables = {"TRAVELBUDDY_DATA_DIR": str(data_dir), "TRAVELBUDDY_READINESS_MAX_LAG": "0",
+                 "TRAVELBUDDY_PARTNER_LATENCY": "0"}
+    with _started([str(executable), "serve", "--port", str(port)], variables,
+                  data_dir.parent, port, "/readyz", timeout) as service:
+        yield service

@@ -1,0 +1,83 @@
+"""How big each benchmark runs: the full run (about ten minutes) and `--quick` (under one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """Counts and durations; every loop of the harness is bounded by these."""
+
+    rounds: int
+    """Paired rounds (ours, baseline) for the benchmarks cheap enough to repeat."""
+    command_seconds: float
+    """Length of one throughput round at one concurrency."""
+    command_warm_up_seconds: float
+    command_concurrency: tuple[int, ...]
+    max_operations: int
+    """Hard cap on operations in one throughput round, whatever the time says."""
+    projection_events: int
+    """Events in the pre-filled store the projector runs through (both backends)."""
+    projection_seconds: float
+    """Longest the projector runs; past it, the figure is its rate until then."""
+    e2e_rates: tuple[int, ...]
+    e2e_seconds: float
+    e2e_warm_up_seconds: float
+    query_bookings: int
+    query_customers: int
+    query_requests: int
+    """Requests per side and round, at `query_concurrency`."""
+    query_warm_up_requests: int
+    query_concurrency: int
+    peer_events: int
+    peer_streams: int
+    memory_events: tuple[int, ...]
+    time_limit: float
+    """Seconds any single wait of the harness may take before it gives up."""
+
+
+FULL = Sizes(
+    rounds=3,
+    command_seconds=2.0,
+    command_warm_up_seconds=0.3,
+    command_concurrency=(1, 8, 32),
+    max_operations=50_000,
+    projection_events=20_000,
+    projection_seconds=45.0,
+    e2e_rates=(20, 50, 100),
+    e2e_seconds=6.0,
+    e2e_warm_up_seconds=2.0,
+    query_bookings=600,
+    query_customers=20,
+    query_requests=400,
+    query_warm_up_requests=64,
+    query_concurrency=16,
+    peer_events=8_000,
+    peer_streams=800,
+    memory_events=(10_000, 50_000),
+    time_limit=240.0,
+)
+
+QUICK = Sizes(
+    rounds=1,
+    command_seconds=0.25,
+    command_warm_up_seconds=0.1,
+    command_concurrency=(1, 8, 32),
+    max_operations=5_000,
+    # mongo-java-server scans its whole oplog on every change-stream getMore: keep it small.
+    projection_events=600,
+    projection_seconds=15.0,
+    e2e_rates=(20, 50, 100),
+    e2e_seconds=0.5,
+    e2e_warm_up_seconds=0.3,
+    query_bookings=100,
+    query_customers=4,
+    query_requests=64,
+    query_warm_up_requests=16,
+    query_concurrency=16,
+    peer_events=1_000,
+    peer_streams=100,
+    memory_events=(1_000, 3_000),
+    time_limit=30.0,
+)
