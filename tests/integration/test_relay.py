@@ -69,23 +69,36 @@ def envelope(record: Record) -> dict[str, Any]:
     return value
 
 
-async def test_every_event_is_published_keyed_by_booking_in_stream_order(
-    services: Services, kafka_bootstrap_servers: str, bus: KafkaBus
-) -> None:
-    bookings = {await book(services) for _ in range(5)}
+async def stop(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def relayed(
+    services: Services, bus: KafkaBus, bootstrap_servers: str, bookings: set[str]
+) -> list[Record]:
+    """Run a fresh relay until every stored event of `bookings` is on the topic; the
+    records of those bookings read back from the start of the topic."""
     relay = asyncio.create_task(
         Relay(services.database, services.store, services.feed, bus).run())
     expected = await stored_event_ids(services)
     try:
-        records = await read_until(
-            kafka_bootstrap_servers, BOOKINGS,
+        return await read_until(
+            bootstrap_servers, BOOKINGS,
             done=lambda kept: {envelope(r)["id"] for r in kept} >= expected,
             keep=lambda r: r.key is not None and r.key.decode() in bookings,
         )
     finally:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
+        await stop(relay)
+
+
+async def test_every_event_is_published_keyed_by_booking_in_stream_order(
+    services: Services, kafka_bootstrap_servers: str, bus: KafkaBus
+) -> None:
+    bookings = {await book(services) for _ in range(5)}
+
+    records = await relayed(services, bus, kafka_bootstrap_servers, bookings)
 
     first = envelope(records[0])
     assert set(first) >= {"id", "type", "source", "subject", "time", "datacontenttype",
@@ -110,26 +123,13 @@ async def test_relay_stopped_abruptly_and_restarted_loses_no_event(
     # Mid-stream: the catch-up (20 events) is published, most of the 60 new ones are not.
     while first.published < 30:  # noqa: ASYNC110 - a counter, not an event to wait on
         await asyncio.sleep(0.005)
-    relay.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await relay
+    await stop(relay)
     bookings |= set(await writing)
 
-    restarted = asyncio.create_task(
-        Relay(services.database, services.store, services.feed, bus).run())
-    expected = await stored_event_ids(services)
-    try:
-        records = await read_until(
-            kafka_bootstrap_servers, BOOKINGS,
-            done=lambda kept: {envelope(r)["id"] for r in kept} >= expected,
-            keep=lambda r: r.key is not None and r.key.decode() in bookings,
-        )
-    finally:
-        restarted.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await restarted
+    records = await relayed(services, bus, kafka_bootstrap_servers, bookings)
 
     published = [envelope(r)["id"] for r in records]
+    expected = await stored_event_ids(services)
     assert set(published) == expected
     assert len(expected) == 80
     assert first.published < 80

@@ -1,6 +1,7 @@
 """A booking's stream as the read models receive it: decided events, stored in order.
 
-The standard trip: two travelers fly Tokyo -> Sapporo on 10 December, stay three nights
+The standard trip of the domain tests (tests/unit/domain/booking_scenario.py): two
+travelers fly Tokyo -> Sapporo on 10 December, stay three nights
 at the Odori Park Hotel (standard twin, 13,000 a night) and fly home in premium on
 13 December. Today is 1 December. Each event is recorded one minute after the last.
 """
@@ -11,10 +12,36 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.unit.domain.booking_scenario import (  # the same standard trip, re-exported
+    CHECK_IN as CHECK_IN,
+)
+from tests.unit.domain.booking_scenario import (
+    CHECK_OUT as CHECK_OUT,
+)
+from tests.unit.domain.booking_scenario import (
+    CUSTOMER_ID as CUSTOMER_ID,
+)
+from tests.unit.domain.booking_scenario import (
+    OUTBOUND as OUTBOUND,
+)
+from tests.unit.domain.booking_scenario import (
+    RETURN as RETURN,
+)
+from tests.unit.domain.booking_scenario import (
+    TODAY as TODAY,
+)
+from tests.unit.domain.booking_scenario import (
+    outbound_flight as outbound_flight,
+)
+from tests.unit.domain.booking_scenario import (
+    return_flight as return_flight,
+)
+from tests.unit.domain.booking_scenario import (
+    sapporo_stay as sapporo_stay,
+)
 from travelbuddy.domain import (
     ApplyPerk,
     BookingState,
-    Cabin,
     CancelBooking,
     ChangeStayDates,
     Command,
@@ -22,8 +49,6 @@ from travelbuddy.domain import (
     ConfirmHotelReservation,
     DecisionContext,
     Event,
-    FlightRequest,
-    HotelStayRequest,
     RejectFlightReservation,
     RejectHotelReservation,
     RequestBooking,
@@ -37,50 +62,10 @@ from travelbuddy.domain import (
 from travelbuddy.eventstore.port import EventMetadata, StoredEvent
 from travelbuddy.readmodels.booking_view import View, apply_to_view
 
-TODAY = dt.date(2026, 12, 1)
 CONTEXT = DecisionContext(catalog=sample_catalog(), today=TODAY)
 BOOKING_ID = "7d1e2f3a-4b5c-4d6e-8f90-a1b2c3d4e5f6"
-CUSTOMER_ID = "customer-aiko"
 HOTEL_ID = "hotel-sapporo-1"
-OUTBOUND = "NH-061-HND-CTS"
-RETURN = "NH-062-CTS-HND"
-CHECK_IN = dt.date(2026, 12, 10)
-CHECK_OUT = dt.date(2026, 12, 13)
 REQUESTED_AT = dt.datetime(2026, 12, 1, 9, 0, tzinfo=dt.UTC)
-
-
-def sapporo_stay(**changes: Any) -> HotelStayRequest:
-    """Three nights in a standard twin at the Odori Park Hotel, for two guests."""
-    fields: dict[str, Any] = {
-        "hotel_id": HOTEL_ID,
-        "room_type": "STD",
-        "check_in": CHECK_IN,
-        "check_out": CHECK_OUT,
-        "guests": 2,
-    }
-    return HotelStayRequest(**(fields | changes))
-
-
-def outbound_flight(**changes: Any) -> FlightRequest:
-    """NH61 Haneda -> New Chitose on check-in day, two economy seats."""
-    fields: dict[str, Any] = {
-        "flight_id": OUTBOUND,
-        "date": CHECK_IN,
-        "seats": 2,
-        "cabin": Cabin.ECONOMY,
-    }
-    return FlightRequest(**(fields | changes))
-
-
-def return_flight(**changes: Any) -> FlightRequest:
-    """NH62 New Chitose -> Haneda on check-out day, two premium seats."""
-    fields: dict[str, Any] = {
-        "flight_id": RETURN,
-        "date": CHECK_OUT,
-        "seats": 2,
-        "cabin": Cabin.PREMIUM,
-    }
-    return FlightRequest(**(fields | changes))
 
 
 def stored(event: Event, version: int, recorded_at: dt.datetime) -> StoredEvent:
