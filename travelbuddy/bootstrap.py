@@ -49,11 +49,6 @@ class Services:
     """Kafka, or without TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS the in-process bus."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
-    @property
-    def embedded(self) -> bool:
-        """True on the embedded default (no MongoDB)."""
-        return self.settings.mongodb_url is None
-
     def projector(self) -> ProjectorRunner:
         """The runner of the read-model projections (booking_views, hotel_occupancy)."""
         return ProjectorRunner(
