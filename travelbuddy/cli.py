@@ -114,13 +114,18 @@ async def _with_services(work: Callable[[Services], Awaitable[None]]) -> None:
 def projections_status() -> None:
     """Show each projector's position and lag (events not yet applied)."""
     from travelbuddy.bootstrap import READ_MODELS_PROJECTOR
+    from travelbuddy.readmodels.checkpoints import CheckpointStore
     from travelbuddy.readmodels.maintenance import projector_status
 
     async def work(services: Services) -> None:
-        status = await projector_status(services.database, services.store, READ_MODELS_PROJECTOR)
-        typer.echo(f"projector={status.projector} position={status.position} "
-                   f"last_event_at={status.recorded_at} saved_at={status.saved_at} "
-                   f"lag={status.lag}")
+        # The read models always; every other follower (the relay) once it has a checkpoint.
+        others = set(await CheckpointStore(services.database).names()) - {READ_MODELS_PROJECTOR}
+        names = [READ_MODELS_PROJECTOR, *sorted(others)]
+        for name in names:
+            status = await projector_status(services.database, services.store, name)
+            typer.echo(f"projector={status.projector} position={status.position} "
+                       f"last_event_at={status.recorded_at} saved_at={status.saved_at} "
+                       f"lag={status.lag}")
 
     asyncio.run(_with_services(work))
 

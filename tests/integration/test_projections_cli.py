@@ -12,6 +12,7 @@ import httpx
 
 from tests.integration.graphql_calls import CONFIRM_HOTEL, command, request_booking
 from travelbuddy.bootstrap import Services
+from travelbuddy.readmodels.checkpoints import CheckpointStore
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 TRAVELBUDDY = str(Path(sys.executable).with_name("travelbuddy"))
@@ -103,3 +104,16 @@ async def test_dlq_lists_a_parked_event_and_retry_keeps_a_still_broken_one(
     dlq = services.database["projection_dlq"]
     entry = await dlq.find_one({"event.type": "TeleportedToTheMoon"})
     assert entry is not None and entry["attempts"] >= 2
+
+
+async def test_status_lists_every_follower_that_saved_a_checkpoint(
+    http: httpx.AsyncClient, services: Services, projector: ProjectorRunner
+) -> None:
+    await request_booking(http)
+    await CheckpointStore(services.database).save("kafka-relay", None, None, None)
+
+    output = await travelbuddy(services, "projections", "status")
+
+    assert "projector=read-models" in output
+    assert "projector=kafka-relay position=None" in output
+    assert "lag=1" in output  # the relay's checkpoint names no event: the one event is ahead

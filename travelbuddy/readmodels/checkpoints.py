@@ -56,6 +56,10 @@ class CheckpointStore:
             upsert=True,
         )
 
+    async def names(self) -> list[str]:
+        """The projectors that have saved a checkpoint."""
+        return [document["_id"] async for document in self._collection.find({}, {"_id": 1})]
+
     async def delete(self, projector: str) -> None:
         """Forget the checkpoint: the projector catches up from the start next time."""
         await self._collection.delete_one({"_id": projector})
