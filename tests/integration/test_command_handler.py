@@ -30,8 +30,10 @@ from travelbuddy.application import (
 from travelbuddy.bootstrap import Services
 from travelbuddy.domain import (
     ApplyPerk,
+    BookingAlreadyExists,
     Cabin,
     CancelBooking,
+    ChangeStayDates,
     Command,
     ConfirmFlightReservation,
     ConfirmHotelReservation,
@@ -123,6 +125,16 @@ class CompetingWriterStore(DelegatingStore):
             command = self._competing.pop(0)
             await self._competitor.handle(command, self._sender, self._context)
         return await super().append(stream_id, expected_version, events)
+
+
+class CountingStore(DelegatingStore):
+    """Counts the stream reads."""
+
+    reads = 0
+
+    async def read(self, stream_id: str) -> list[StoredEvent]:
+        self.reads += 1
+        return await super().read(stream_id)
 
 
 class ReadersMeetStore(DelegatingStore):
@@ -245,6 +257,72 @@ async def test_conflict_is_answered_over_graphql_as_concurrency_conflict_error(
 
     assert result["__typename"] == "ConcurrencyConflictError", result
     assert (result["code"], result["bookingId"]) == ("CONCURRENCY_CONFLICT", booking_id)
+
+
+# --- recent states: a command usually appends without reading its stream ---
+
+
+async def test_a_booking_life_handled_in_one_process_reads_no_stream(services: Services) -> None:
+    store = CountingStore(services.store)
+    commands, booking_id = BookingCommands(store, StaticCatalog()), str(uuid.uuid4())
+
+    outcomes = [await commands.handle(command, caller) for command, caller in (
+        (request(booking_id), ALICE),
+        (confirm_hotel(booking_id), HOTEL_SERVICE),
+        (confirm_flight(booking_id, OUTBOUND), HOTEL_SERVICE),
+        (confirm_flight(booking_id, INBOUND), HOTEL_SERVICE),
+    )]
+
+    assert [outcome.version for outcome in outcomes] == [1, 2, 3, 4]
+    assert (store.reads, store.conflicts) == (0, 0)
+    assert [e.version for e in await stream(services, booking_id)] == [1, 2, 3, 4]
+
+
+async def test_a_state_gone_stale_costs_a_conflict_and_a_read_never_a_wrong_event(
+    services: Services,
+) -> None:
+    store = CountingStore(services.store)
+    ours, booking_id = BookingCommands(store, StaticCatalog()), str(uuid.uuid4())
+    await ours.handle(request(booking_id), ALICE)
+    await services.commands.handle(confirm_hotel(booking_id), HOTEL_SERVICE)  # another process
+
+    outcome = await ours.handle(apply_discount(booking_id), ALICE)
+
+    assert outcome.version == 3
+    assert (store.appends, store.conflicts, store.reads) == (3, 1, 1)
+    events = await stream(services, booking_id)
+    assert [e.type for e in events] == ["BookingRequested", "HotelReserved", "PerkApplied"]
+
+
+async def test_a_rule_broken_against_a_stale_state_is_checked_again_on_the_stream(
+    services: Services,
+) -> None:
+    ours, booking_id = BookingCommands(services.store, StaticCatalog()), str(uuid.uuid4())
+    await ours.handle(request(booking_id), ALICE)
+    await ours.handle(confirm_hotel(booking_id), HOTEL_SERVICE)  # ours: the stay is RESERVED
+    # Another process moves the stay: the hotel has to confirm it again.
+    await services.commands.handle(
+        ChangeStayDates(booking_id=booking_id, check_in=day(21), check_out=day(23)), ALICE
+    )
+
+    outcome = await ours.handle(confirm_hotel(booking_id), HOTEL_SERVICE)
+
+    assert outcome.version == 4
+    assert [e.type for e in await stream(services, booking_id)][-2:] == [
+        "StayDatesChanged", "HotelReserved"]
+
+
+async def test_a_request_assumed_new_is_refused_once_its_stream_proves_otherwise(
+    services: Services,
+) -> None:
+    booking_id = await booked(services)
+    store = CountingStore(services.store)
+
+    with pytest.raises(BookingAlreadyExists):
+        await BookingCommands(store, StaticCatalog()).handle(request(booking_id), ALICE)
+
+    assert (store.appends, store.conflicts, store.reads) == (1, 1, 1)
+    assert len(await stream(services, booking_id)) == 1
 
 
 # --- idempotency under a race ---

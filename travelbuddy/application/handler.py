@@ -3,6 +3,10 @@
 One function of the application does it for every command. It retries a bounded number
 of times when another writer moved the stream on, answers a repeated command id with the
 first outcome, and lets a caller act only on their own bookings.
+
+A command usually costs one write and no read: the state this process last saw of a
+booking (`RecentStates`) stands in for its stream, and a new booking's stream is assumed
+empty. The append's version check makes both safe; see `states.py`.
 """
 
 from __future__ import annotations
@@ -14,17 +18,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from travelbuddy.application.catalog import Catalog
+from travelbuddy.application.states import RecentStates
 from travelbuddy.domain import (
+    ApplyPerk,
     BookingState,
     CatalogView,
     Command,
     DecisionContext,
+    Event,
+    InMemoryCatalog,
     RequestBooking,
     decide,
+    evolve,
     fold,
+    initial_state,
     stream_id,
 )
-from travelbuddy.domain.errors import BookingNotFound
+from travelbuddy.domain.errors import BookingNotFound, DomainError
 from travelbuddy.domain.serialization import event_from_record, event_to_record
 from travelbuddy.eventstore.port import (
     ConcurrencyError,
@@ -37,6 +47,7 @@ from travelbuddy.eventstore.port import (
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
+_NO_CATALOG = InMemoryCatalog((), ())
 
 
 @dataclass(frozen=True)
@@ -94,11 +105,13 @@ class BookingCommands:
         catalog: Catalog,
         clock: Callable[[], dt.datetime] = _utc_now,
         max_attempts: int = MAX_ATTEMPTS,
+        recent_states: RecentStates | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._clock = clock
         self._max_attempts = max_attempts
+        self._states = recent_states if recent_states is not None else RecentStates()
 
     async def handle(
         self, command: Command, caller: Caller, context: CommandContext | None = None
@@ -106,22 +119,20 @@ class BookingCommands:
         """Decide the command against its booking's events and append the resulting event.
 
         Raises a DomainError for a broken rule (BookingNotFound also for a booking that
-        is not the caller's) and ConcurrencyConflict when retries run out.
+        is not the caller's) and ConcurrencyConflict when retries run out. A command id
+        handled before answers its first outcome, whatever the booking says now.
         """
         context = context or CommandContext()
-        if context.command_id and (
-            earlier := await self._earlier_outcome(context.command_id, caller)
-        ):
-            return earlier
         stream = stream_id(command.booking_id)
-        for _attempt in range(self._max_attempts):
-            events = await self._store.read(stream)
-            state = fold(event_from_record(e.type, e.schema_version, e.data) for e in events)
-            self._authorize(command, state, caller)
-            decision = DecisionContext(
-                catalog=await self._catalog_for(command), today=self._clock().date()
-            )
-            event = decide(command, state, decision)
+        for attempt in range(self._max_attempts):
+            try:
+                state, event = await self._decide(stream, command, caller, fresh=attempt > 0)
+            except DomainError:
+                if context.command_id and (
+                    earlier := await self._earlier_outcome(context.command_id, caller)
+                ):
+                    return earlier
+                raise
             type_name, schema_version, data = event_to_record(event)
             new_event = NewEvent(
                 type=type_name,
@@ -133,18 +144,45 @@ class BookingCommands:
                 version = await self._store.append(stream, state.version, [new_event])
             except ConcurrencyError:
                 log.info("event=concurrency_retry booking_id=%s", command.booking_id)
+                self._states.forget(stream)
                 continue
             except DuplicateCommand:
                 assert context.command_id is not None
                 earlier = await self._earlier_outcome(context.command_id, caller)
                 assert earlier is not None
                 return earlier
+            self._states.remember(stream, evolve(state, event))
             log.info(
                 "event=%s booking_id=%s version=%d correlation_id=%s",
                 type_name, command.booking_id, version, context.correlation_id,
             )
             return CommandOutcome(booking_id=command.booking_id, version=version)
         raise ConcurrencyConflict(command.booking_id, self._max_attempts)
+
+    async def _decide(
+        self, stream: str, command: Command, caller: Caller, fresh: bool
+    ) -> tuple[BookingState, Event]:
+        """The state decided on and the event decided. Without a read when the state is
+        known (recent states) or can be assumed (a new booking's stream is empty): the
+        append checks that assumption. A rule broken against such a state is decided
+        again on the stream as stored, which alone may refuse the command."""
+        if not fresh:
+            known = self._states.get(stream)
+            if known is None and isinstance(command, RequestBooking):
+                known = initial_state()
+            if known is not None:
+                try:
+                    return known, await self._decide_on(known, command, caller)
+                except DomainError:
+                    pass
+        events = await self._store.read(stream)
+        state = fold(event_from_record(e.type, e.schema_version, e.data) for e in events)
+        return state, await self._decide_on(state, command, caller)
+
+    async def _decide_on(self, state: BookingState, command: Command, caller: Caller) -> Event:
+        self._authorize(command, state, caller)
+        catalog = await self._catalog_for(command)
+        return decide(command, state, DecisionContext(catalog=catalog, today=self._clock().date()))
 
     async def _earlier_outcome(self, command_id: str, caller: Caller) -> CommandOutcome | None:
         earlier = await self._store.find_by_command(command_id, caller.customer_id)
@@ -161,11 +199,15 @@ class BookingCommands:
                 raise BookingNotFound(command.booking_id)
 
     async def _catalog_for(self, command: Command) -> CatalogView:
+        # Only a request (prices, perks on offer) and a perk (is the code known at all?)
+        # consult the catalog; the other commands decide on the booking alone.
         if isinstance(command, RequestBooking):
             hotel_ids = {stay.hotel_id for stay in command.hotel_stays}
             flight_ids = {flight.flight_id for flight in command.flights}
             return await self._catalog.view(hotel_ids, flight_ids)
-        return await self._catalog.view(set(), set())
+        if isinstance(command, ApplyPerk):
+            return await self._catalog.view(set(), set())
+        return _NO_CATALOG
 
     def _metadata(
         self, state: BookingState, command: Command, caller: Caller, context: CommandContext
