@@ -32,23 +32,6 @@ def backend() -> str:
     return "embedded"
 
 
-@pytest.fixture
-async def client(services: Services) -> AsyncIterator[Any]:
-    """Opens HTTP clients on the app built with some settings changed."""
-    clients: list[httpx.AsyncClient] = []
-
-    def open_client(**changed: Any) -> httpx.AsyncClient:
-        settings = services.settings.model_copy(update=changed)
-        transport = httpx.ASGITransport(app=create_app(settings, services=services),
-                                        raise_app_exceptions=False)
-        clients.append(httpx.AsyncClient(transport=transport, base_url="http://travelbuddy"))
-        return clients[-1]
-
-    yield open_client
-    for opened in clients:
-        await opened.aclose()
-
-
 async def ask(http: httpx.AsyncClient, query: str, url: str = QUERY_URL) -> httpx.Response:
     return await http.post(url, json={"query": query}, headers=caller_headers("alice"))
 

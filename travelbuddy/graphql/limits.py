@@ -1,18 +1,44 @@
 """Abuse limits of both GraphQL schemas, built from the settings: depth, aliases, tokens,
-introspection, batching, and the size of a request body (checked before any parsing)."""
+introspection, batching, and the size of a request body (checked before any parsing).
+
+Parsing and validating take most of a request's CPU, and clients send the same few
+documents, so both are cached (strawberry's `ParserCache` and `ValidationCache`, shared by
+every schema in the process). The caches are keyed so that no limit is lost:
+
+- the parse cache by the text and the token limit: a document over the limit fails to
+  parse, and a failure is never cached, so it is refused every time;
+- the validation cache by the GraphQL schema, the document and the validation rules, its
+  errors included: a document that failed validation fails again from the cache.
+
+That is why the depth, alias and introspection rules are built once per schema build,
+here: `QueryDepthLimiter` and `MaxAliasesLimiter` create a new rule class each time they
+are constructed, and with new rules per request the validation cache would never hit.
+Each request still gets its own extension instances (the factories below); only the
+immutable rule classes are shared.
+
+Only documents of up to `CACHED_QUERY_CHARS` characters are cached, at most
+`CACHE_SIZE` of them: a parsed document takes up to ~0.3 KB per character, so distinct
+documents cannot pin more than some tens of megabytes. Longer ones, and any document
+that fails to parse, go through strawberry's own uncached parse and validation, with the
+errors reported exactly as without the caches.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
     MaxAliasesLimiter,
     MaxTokensLimiter,
+    ParserCache,
     QueryDepthLimiter,
     SchemaExtension,
+    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 
@@ -21,6 +47,43 @@ from travelbuddy.graphql.errors import MaskInternalErrors
 
 ExtensionFactory = Callable[[], SchemaExtension]
 
+CACHE_SIZE = 128
+CACHED_QUERY_CHARS = 2_048  # the repository's operations are under 700 characters
+
+
+def _cacheable(query: str | None) -> bool:
+    return query is not None and len(query) <= CACHED_QUERY_CHARS
+
+
+class CachedParse(ParserCache):
+    """strawberry's `ParserCache` for documents of up to `CACHED_QUERY_CHARS`."""
+
+    def __init__(self) -> None:
+        super().__init__(maxsize=CACHE_SIZE)
+
+    def on_parse(self) -> Iterator[None]:
+        context = self.execution_context
+        if _cacheable(context.query):
+            # A failure (syntax, too many tokens) leaves the document unset: strawberry
+            # then parses it itself and reports the error as it would without the cache.
+            with contextlib.suppress(Exception):
+                context.graphql_document = self.cached_parse_document(
+                    context.query, **context.parse_options)
+        yield
+
+
+class CachedValidation(ValidationCache):
+    """strawberry's `ValidationCache` for documents of up to `CACHED_QUERY_CHARS`."""
+
+    def __init__(self) -> None:
+        super().__init__(maxsize=CACHE_SIZE)
+
+    def on_validate(self) -> Iterator[None]:
+        if _cacheable(self.execution_context.query):
+            yield from super().on_validate()
+        else:
+            yield
+
 
 def default_settings() -> Settings:
     """The settings' defaults, without reading the environment (for the exported SDL)."""
@@ -28,16 +91,25 @@ def default_settings() -> Settings:
 
 
 def schema_extensions(settings: Settings) -> list[ExtensionFactory]:
-    """The extensions each request runs with: error masking and the limits."""
-    extensions: list[ExtensionFactory] = [
-        lambda: MaskInternalErrors(debug=settings.debug),
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+    """The extensions each request runs with: error masking, the limits and the caches.
+
+    The validation rules are built once, here (see the module docstring); every factory
+    makes a new extension per request, so no request shares one with another."""
+    # Built only for their rule classes: these instances never run as extensions.
+    limiters: list[AddValidationRules] = [
+        QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
     ]
     if not settings.graphql_introspection:
-        extensions.append(DisableIntrospection)
-    return extensions
+        limiters.append(DisableIntrospection())
+    rules = [rule for limiter in limiters for rule in limiter.validation_rules]
+    return [
+        lambda: MaskInternalErrors(debug=settings.debug),
+        lambda: AddValidationRules(rules),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        CachedParse,
+        CachedValidation,
+    ]
 
 
 def schema_config(settings: Settings) -> StrawberryConfig:
