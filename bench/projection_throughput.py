@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from bench.context import EMBEDDED, MONGODB, BenchContext
@@ -40,8 +41,8 @@ class Completions:
         self.times: list[float] = []
         self.done = asyncio.Event()
 
-    def mark(self) -> None:
-        self.times.append(time.perf_counter())
+    def mark(self, events: int = 1) -> None:
+        self.times.extend([time.perf_counter()] * events)
         if len(self.times) >= self.wanted:
             self.done.set()
 
@@ -92,9 +93,9 @@ async def projector(services: Services, token: Any, wanted: int,
     completions = Completions(wanted)
     apply = runner.apply
 
-    async def timed_apply(event: StoredEvent) -> None:
-        await apply(event)
-        completions.mark()
+    async def timed_apply(events: Sequence[StoredEvent]) -> None:
+        await apply(events)
+        completions.mark(len(events))
 
     runner.apply = timed_apply  # type: ignore[method-assign]
     task = asyncio.create_task(runner.run())

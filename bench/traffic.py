@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,6 +118,9 @@ class RecordingStore:
 
     async def read(self, stream_id: str) -> list[StoredEvent]:
         return list(self._streams.get(stream_id, []))
+
+    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
+        return {stream_id: await self.read(stream_id) for stream_id in stream_ids}
 
     async def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
         for stream in self._streams.values():

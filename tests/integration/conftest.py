@@ -10,21 +10,34 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any, cast
 
 import httpx
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
+from travelbuddy.embedded import InMemoryDatabase
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 BACKENDS = ("mongodb", "embedded")
+Database = AsyncDatabase[dict[str, Any]]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "services" in metafunc.fixturenames and getattr(metafunc.module, "BOTH_BACKENDS", False):
         metafunc.parametrize("backend", BACKENDS)
+
+
+@pytest.fixture(params=["mongodb", "in_memory"])
+def database(request: pytest.FixtureRequest, database_name: str) -> Database:
+    """The same collection calls against the test MongoDB and against the in-memory
+    database (the document contract suites)."""
+    if request.param == "mongodb":
+        return cast(Database, request.getfixturevalue("mongo_db"))
+    return cast(Database, InMemoryDatabase(database_name))
 
 
 @pytest.fixture
@@ -56,6 +69,23 @@ async def http(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://travelbuddy") as client:
         yield client
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[Any]:
+    """Opens HTTP clients on the app built with some settings changed (`client(debug=True)`)."""
+    clients: list[httpx.AsyncClient] = []
+
+    def open_client(**changed: Any) -> httpx.AsyncClient:
+        settings = services.settings.model_copy(update=changed)
+        transport = httpx.ASGITransport(app=create_app(settings, services=services),
+                                        raise_app_exceptions=False)
+        clients.append(httpx.AsyncClient(transport=transport, base_url="http://travelbuddy"))
+        return clients[-1]
+
+    yield open_client
+    for opened in clients:
+        await opened.aclose()
 
 
 @pytest.fixture

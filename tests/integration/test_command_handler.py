@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
 import httpx
@@ -95,6 +95,9 @@ class DelegatingStore:
 
     async def read(self, stream_id: str) -> list[StoredEvent]:
         return await self.store.read(stream_id)
+
+    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
+        return await self.store.read_streams(stream_ids)
 
     def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
         return self.store.read_all(after_position)

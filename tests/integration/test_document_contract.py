@@ -27,14 +27,6 @@ Stream = AsyncChangeStream[dict[str, Any]]
 STREAM_ENDS = {"invalidate", "drop", "rename"}  # what the service reopens its stream on
 
 
-@pytest.fixture(params=["mongodb", "in_memory"])
-def database(request: pytest.FixtureRequest, database_name: str) -> Database:
-    """The same calls against the test MongoDB and against the in-memory database."""
-    if request.param == "mongodb":
-        return cast(Database, request.getfixturevalue("mongo_db"))
-    return cast(Database, InMemoryDatabase(database_name))
-
-
 def utc(
     year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0,
     microsecond: int = 0,

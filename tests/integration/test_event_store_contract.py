@@ -121,6 +121,21 @@ async def test_an_equal_command_id_from_another_sender_is_another_command(
     assert found is not None and found.stream_id == "booking-b"
 
 
+async def test_read_streams_gives_each_named_stream_in_version_order(store: EventStore) -> None:
+    for stream, version in (("booking-a", 0), ("booking-b", 0), ("booking-a", 1),
+                            ("booking-c", 0), ("booking-b", 1), ("booking-a", 2)):
+        await store.append(stream, version, [new_event(f"{stream}-{version + 1}")])
+
+    streams = await store.read_streams(["booking-b", "booking-a", "booking-unknown"])
+
+    assert {stream: [(e.version, e.type) for e in events]
+            for stream, events in streams.items()} == {
+        "booking-a": [(1, "booking-a-1"), (2, "booking-a-2"), (3, "booking-a-3")],
+        "booking-b": [(1, "booking-b-1"), (2, "booking-b-2")],
+        "booking-unknown": [],
+    }
+
+
 async def test_read_all_yields_every_stream_in_insertion_order(store: EventStore) -> None:
     for stream in ("booking-a", "booking-b", "booking-a"):
         version = len(await store.read(stream))

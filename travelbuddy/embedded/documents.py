@@ -16,8 +16,15 @@ from bson.objectid import ObjectId
 from pymongo.common import validate_ok_for_replace, validate_ok_for_update
 from pymongo.errors import BulkWriteError, DuplicateKeyError, InvalidOperation, OperationFailure
 from pymongo.operations import IndexModel
-from pymongo.results import DeleteResult, InsertManyResult, InsertOneResult, UpdateResult
+from pymongo.results import (
+    BulkWriteResult,
+    DeleteResult,
+    InsertManyResult,
+    InsertOneResult,
+    UpdateResult,
+)
 
+from travelbuddy.embedded.bulk import bulk_write
 from travelbuddy.embedded.document_changes import (
     CHANGE_LOG_SIZE,
     Clock,
@@ -275,6 +282,10 @@ class InMemoryCollection:
         new = equality_fields(query)
         apply_update(new, changes, inserting=True)
         return _updated(0, 0, upserted=contents.insert(new))
+
+    async def bulk_write(self, requests: Sequence[Any], ordered: bool = True) -> BulkWriteResult:
+        """Several writes in one call; see `bulk.py`."""
+        return await bulk_write(self, requests, ordered)
 
     async def delete_one(self, filter: Mapping[str, Any]) -> DeleteResult:
         """Delete the first match."""

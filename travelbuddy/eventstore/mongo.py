@@ -8,7 +8,7 @@ on metadata.command_key (sender and command id) makes a repeated command collide
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -117,6 +117,16 @@ class MongoEventStore:
         """All events of a stream in version order."""
         cursor = self._events.find({"stream_id": stream_id}).sort("version", ASCENDING)
         return [stored_event(document) async for document in cursor]
+
+    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
+        """The events of several streams, each in version order, in one query."""
+        streams: dict[str, list[StoredEvent]] = {stream_id: [] for stream_id in stream_ids}
+        query = {"stream_id": {"$in": list(streams)}}
+        async for document in self._events.find(query).sort([("stream_id", ASCENDING),
+                                                              ("version", ASCENDING)]):
+            event = stored_event(document)
+            streams[event.stream_id].append(event)
+        return streams
 
     async def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
         """Every event in insertion order (`_id`), after an ObjectId position."""

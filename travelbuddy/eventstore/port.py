@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -103,6 +103,11 @@ class EventStore(Protocol):
 
     async def read(self, stream_id: str) -> list[StoredEvent]:
         """All events of a stream, in version order (empty for an unknown stream)."""
+        ...
+
+    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
+        """The events of several streams at once, each in version order (one query);
+        an unknown stream maps to an empty list."""
         ...
 
     def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:

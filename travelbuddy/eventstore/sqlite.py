@@ -12,7 +12,7 @@ import datetime as dt
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +129,18 @@ class SqliteEventStore:
         rows = await self._run(
             f"SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY version", (stream_id,))
         return [_row_event(row) for row in rows]
+
+    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
+        """The events of several streams, each in version order, in one query."""
+        streams: dict[str, list[StoredEvent]] = {stream_id: [] for stream_id in stream_ids}
+        marks = ", ".join("?" * len(streams))
+        rows = await self._run(
+            f"SELECT {COLUMNS} FROM events WHERE stream_id IN ({marks})"
+            " ORDER BY stream_id, version", list(streams))
+        for row in rows:
+            event = _row_event(row)
+            streams[event.stream_id].append(event)
+        return streams
 
     async def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
         """Every event in position order, a page at a time, after a position."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -39,18 +40,25 @@ class BusPublisher:
     def __init__(self, bus: Bus, name: str = RELAY) -> None:
         self._bus = bus
         self.name = name
+        self.published = 0
 
     async def setup(self) -> None:
         """Nothing to prepare: the topics are ensured before the relay starts."""
 
-    async def apply(self, event: StoredEvent) -> None:
-        """Publish the event keyed by booking id; return only once the bus has it."""
+    async def apply(self, events: Sequence[StoredEvent]) -> None:
+        """Publish the events in order, each keyed by booking id; return once the bus has
+        them all."""
+        for event in events:
+            await self._publish(event)
+
+    async def _publish(self, event: StoredEvent) -> None:
         envelope = BookingEventEnvelope.of(event)
         key, value = envelope.subject.encode(), envelope.model_dump_json().encode()
         delay = 0.1
         while True:
             try:
                 await self._bus.publish(BOOKINGS, key, value)
+                self.published += 1
                 return
             except BusUnavailable as error:
                 log.warning(
@@ -78,12 +86,12 @@ class Relay:
         self._feed = feed
         self._bus = bus
         self._name = name
-        self._runner: ProjectorRunner | None = None
+        self._publisher: BusPublisher | None = None
 
     @property
     def published(self) -> int:
         """Events the bus accepted since this relay started."""
-        return self._runner.applied if self._runner else 0
+        return self._publisher.published if self._publisher else 0
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run until cancelled; `ready` is set once the relay caught up with the store."""
@@ -91,7 +99,6 @@ class Relay:
         name = self._name or (RELAY if self._bus.durable else IN_PROCESS_RELAY)
         if not self._bus.durable:
             await CheckpointStore(self._database).delete(name)
-        self._runner = ProjectorRunner(
-            name, self._database, self._store, self._feed, [BusPublisher(self._bus, name)]
-        )
-        await self._runner.run(ready)
+        self._publisher = BusPublisher(self._bus, name)
+        runner = ProjectorRunner(name, self._database, self._store, self._feed, [self._publisher])
+        await runner.run(ready)

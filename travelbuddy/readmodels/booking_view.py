@@ -29,7 +29,7 @@ from travelbuddy.domain import (
 )
 from travelbuddy.eventstore.port import StoredEvent
 
-__all__ = ["View", "apply_to_view"]
+__all__ = ["View", "apply_to_view", "fold_into"]
 
 View = dict[str, Any]
 """A `booking_views` document."""
@@ -46,9 +46,16 @@ def apply_to_view(view: View | None, event: StoredEvent) -> View:
     when it names a flight or stay the booking does not have. Records that cannot be
     read raise what `event_from_record` raises.
     """
+    return fold_into(copy.deepcopy(view), event)
+
+
+def fold_into(view: View | None, event: StoredEvent) -> View:
+    """`apply_to_view` for a document the caller owns and may lose: changed in place and
+    returned (a `BookingRequested` returns a new one). What raises, raises before any
+    change, so the document stays as it was."""
     fact = event_from_record(event.type, event.schema_version, event.data)
     if isinstance(fact, BookingRequested):
-        new_view = _requested(fact, event)
+        view = _requested(fact, event)
         description = _describe_request(fact)
     else:
         if view is None:
@@ -61,14 +68,11 @@ def apply_to_view(view: View | None, event: StoredEvent) -> View:
                 f"{event.type} of booking {fact.booking_id} cannot be applied "
                 f"to the view of booking {view.get('booking_id')}"
             )
-        # A deep copy, because the stored document's nested lists and dicts are shared
-        # with the caller, who may still compare or retry with the old one.
-        new_view = copy.deepcopy(view)
-        description = _apply(new_view, fact)
-    new_view["status"] = _status(new_view, cancelled=isinstance(fact, BookingCancelled))
-    new_view["version"] = event.version
-    new_view["updated_at"] = event.metadata.recorded_at
-    new_view["history"].append(
+        description = _apply(view, fact)
+    view["status"] = _status(view, cancelled=isinstance(fact, BookingCancelled))
+    view["version"] = event.version
+    view["updated_at"] = event.metadata.recorded_at
+    view["history"].append(
         {
             "version": event.version,
             "at": event.metadata.recorded_at,
@@ -76,7 +80,7 @@ def apply_to_view(view: View | None, event: StoredEvent) -> View:
             "description": description,
         }
     )
-    return new_view
+    return view
 
 
 def _requested(fact: BookingRequested, event: StoredEvent) -> View:
@@ -113,7 +117,8 @@ def _requested(fact: BookingRequested, event: StoredEvent) -> View:
 
 
 def _apply(view: View, fact: Event) -> str:
-    """Change `view` (a private copy) by one fact; return the history line for it."""
+    """Change `view` by one fact; return the history line for it. Every check comes
+    before the first change."""
     match fact:
         case HotelReserved():
             stay = _stay(view, fact)

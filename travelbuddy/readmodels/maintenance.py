@@ -19,6 +19,7 @@ from travelbuddy.readmodels.projections import (
     HotelOccupancy,
     Projection,
 )
+from travelbuddy.readmodels.runner import BATCH_LIMIT, batches
 
 REBUILDABLE = (BOOKING_VIEWS, HOTEL_OCCUPANCY)
 
@@ -75,11 +76,11 @@ async def rebuild(
     replayed, position = 0, None
     while True:  # until a pass finds nothing new
         before = replayed
-        async for event in store.read_all(position):
-            await building.apply(event)
-            position = event.position
-            replayed += 1
-            progress(1)
+        async for batch in batches(store.read_all(position), BATCH_LIMIT):
+            await building.apply(batch)
+            position = batch[-1].position
+            replayed += len(batch)
+            progress(len(batch))
         if replayed == before:
             break
     await database.client.admin.command(
@@ -88,8 +89,8 @@ async def rebuild(
     )
     live = _projection(name, database, store, name)
     await live.setup()
-    async for event in store.read_all(position):
-        await live.apply(event)
-        replayed += 1
-        progress(1)
+    async for batch in batches(store.read_all(position), BATCH_LIMIT):
+        await live.apply(batch)
+        replayed += len(batch)
+        progress(len(batch))
     return replayed

@@ -3,23 +3,30 @@
 Every `apply` is idempotent, because delivery is at-least-once: `booking_views` applies an
 event only when the view's version is lower than the event's, and `hotel_occupancy`
 reconciles a booking's nights with sets (`$addToSet`, `$pull`) from its whole stream.
+Both take the events in batches (whatever the feed has ready), so a burst costs a few
+reads and one bulk write, rather than a round trip or two per event.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from travelbuddy.eventstore.port import EventStore, StoredEvent
-from travelbuddy.readmodels.booking_view import View, apply_to_view
+from travelbuddy.readmodels.booking_view import View, fold_into
 from travelbuddy.readmodels.occupancy import night_key, occupied_nights
 
 BOOKING_VIEWS = "booking_views"
 HOTEL_OCCUPANCY = "hotel_occupancy"
 STREAM_PREFIX = "booking-"
+DUPLICATE_KEY = 11000
+# Events after which a booking holds exactly the nights it held before: a confirmation
+# keeps a PENDING or CONFIRMED booking holding, and one that lost its room stays so.
+KEEP_NIGHTS = frozenset({"HotelReserved", "FlightReserved", "PerkApplied"})
 
 
 class Projection(Protocol):
@@ -31,9 +38,22 @@ class Projection(Protocol):
         """Create the collection's indexes (idempotent)."""
         ...
 
-    async def apply(self, event: StoredEvent) -> None:
-        """Apply one event; applying it again changes nothing."""
+    async def apply(self, events: Sequence[StoredEvent]) -> None:
+        """Apply events given in store order; applying any of them again changes nothing.
+
+        Raises when one of them cannot be applied; the runner then applies them one at a
+        time to find and park it.
+        """
         ...
+
+
+def by_booking(events: Iterable[StoredEvent]) -> dict[str, list[StoredEvent]]:
+    """The events of booking streams, per booking id, each list in the given order."""
+    grouped: dict[str, list[StoredEvent]] = {}
+    for event in events:
+        if event.stream_id.startswith(STREAM_PREFIX):
+            grouped.setdefault(event.stream_id.removeprefix(STREAM_PREFIX), []).append(event)
+    return grouped
 
 
 class BookingViews:
@@ -54,24 +74,36 @@ class BookingViews:
             IndexModel([("check_in", ASCENDING)], name="check_in"),
         ])
 
-    async def apply(self, event: StoredEvent) -> None:
-        """Fold the event into its booking's view unless the view already has it."""
-        if not event.stream_id.startswith(STREAM_PREFIX):
+    async def apply(self, events: Sequence[StoredEvent]) -> None:
+        """Fold each booking's events into its view, skipping those the view has; one read
+        for all the views, then one bulk write of those that changed."""
+        grouped = by_booking(events)
+        if not grouped:
             return
-        booking_id = event.stream_id.removeprefix(STREAM_PREFIX)
-        current: View | None = await self._views.find_one({"_id": booking_id})
-        if current is not None and current["version"] >= event.version:
+        stored: dict[str, View] = {
+            view["_id"]: view async for view in self._views.find({"_id": {"$in": list(grouped)}})
+        }
+        changed: list[tuple[int | None, View]] = []
+        for booking_id, its_events in grouped.items():
+            view = stored.get(booking_id)
+            known = None if view is None else view["version"]
+            for event in its_events:
+                if view is None or event.version > view["version"]:
+                    view = fold_into(view, event)  # the document just read is ours to change
+            if view is not None and view["version"] != known:
+                changed.append((known, view))
+        if not changed:
             return
-        view = apply_to_view(current, event)
-        if current is None:
-            try:
-                await self._views.insert_one(view)
-            except DuplicateKeyError:
-                return  # an earlier delivery of this very event got there first
-        else:
-            await self._views.replace_one(
-                {"_id": booking_id, "version": current["version"]}, view
-            )
+        try:
+            await self._views.bulk_write([
+                InsertOne(view) if known is None
+                else ReplaceOne({"_id": view["_id"], "version": known}, view)
+                for known, view in changed
+            ], ordered=False)
+        except BulkWriteError as error:
+            # A view inserted already: an earlier delivery of these events got there first.
+            if any(e["code"] != DUPLICATE_KEY for e in error.details["writeErrors"]):
+                raise
 
 
 class HotelOccupancy:
@@ -96,41 +128,70 @@ class HotelOccupancy:
             IndexModel([("bookings", ASCENDING)], name="bookings"),
         ])
 
-    async def apply(self, event: StoredEvent) -> None:
-        """Make the nights holding this booking match its stream as it stands now.
+    async def apply(self, events: Sequence[StoredEvent]) -> None:
+        """Make the nights holding each booking named by the events match its stream as it
+        stands now.
 
-        Reconciling with the latest state (not the state at this event) makes the result
-        the same however often, and in whatever order, events are delivered.
+        Reconciling with the latest state (not the state at these events) makes the result
+        the same however often, and in whatever order, events are delivered. One read of
+        the streams and one of the nights they hold, then one bulk write of the nights that change.
         """
-        if not event.stream_id.startswith(STREAM_PREFIX):
+        grouped = {
+            booking_id: its_events
+            for booking_id, its_events in by_booking(events).items()
+            if any(event.type not in KEEP_NIGHTS for event in its_events)
+        }
+        if not grouped:
             return
-        booking_id = event.stream_id.removeprefix(STREAM_PREFIX)
-        view: View | None = None
-        for stored in await self._store.read(event.stream_id):
-            try:
-                view = apply_to_view(view, stored)
-            except Exception:
-                if stored.version <= event.version:
-                    raise  # this event, or one it builds on, cannot be applied: park it
-                # A later event cannot be applied: it gets parked when its turn comes.
-                # Until then hold what the events up to it say, rather than parking
-                # this (applicable) event too and dropping the booking's nights.
-                break
-        held = occupied_nights(view)
-        wanted: dict[str, tuple[str, str]] = {}
-        if held is not None:
-            hotel_id, nights = held
-            wanted = {night_key(hotel_id, night): (hotel_id, night) for night in nights}
-        present = {d["_id"] async for d in self._nights.find({"bookings": booking_id}, {"_id": 1})}
-        if stale := present - wanted.keys():
-            await self._nights.update_many(
-                {"_id": {"$in": sorted(stale)}}, {"$pull": {"bookings": booking_id}}
-            )
-        for key in sorted(wanted.keys() - present):
-            hotel_id, night = wanted[key]
-            await self._nights.update_one(
+        streams = await self._store.read_streams([STREAM_PREFIX + b for b in grouped])
+        wanted: dict[str, dict[str, tuple[str, str]]] = {
+            booking_id: _nights_held(streams[STREAM_PREFIX + booking_id], its_events[-1].version)
+            for booking_id, its_events in grouped.items()
+        }
+        present: dict[str, set[str]] = {booking_id: set() for booking_id in grouped}
+        async for document in self._nights.find({"bookings": {"$in": list(grouped)}},
+                                                {"bookings": 1}):
+            for booking_id in present.keys() & set(document["bookings"]):
+                present[booking_id].add(document["_id"])
+        released: dict[str, list[str]] = {}
+        taken: dict[str, list[str]] = {}
+        where: dict[str, tuple[str, str]] = {}
+        for booking_id, nights in wanted.items():
+            for key in present[booking_id] - nights.keys():
+                released.setdefault(key, []).append(booking_id)
+            for key in nights.keys() - present[booking_id]:
+                taken.setdefault(key, []).append(booking_id)
+                where[key] = nights[key]
+        writes = [UpdateOne({"_id": key}, {"$pull": {"bookings": {"$in": released[key]}}})
+                  for key in sorted(released)]
+        for key in sorted(taken):
+            hotel_id, night = where[key]
+            writes.append(UpdateOne(
                 {"_id": key},
-                {"$addToSet": {"bookings": booking_id},
+                {"$addToSet": {"bookings": {"$each": taken[key]}},
                  "$setOnInsert": {"hotel_id": hotel_id, "night": night}},
                 upsert=True,
-            )
+            ))
+        if writes:
+            await self._nights.bulk_write(writes, ordered=False)
+
+
+def _nights_held(stream: Sequence[StoredEvent], newest: int) -> dict[str, tuple[str, str]]:
+    """The night keys (with hotel id and night) the booking holds after its stream; an
+    event up to version `newest` that cannot be applied raises (it gets parked)."""
+    view: View | None = None
+    for stored in stream:
+        try:
+            view = fold_into(view, stored)  # a fold of our own, from nothing
+        except Exception:
+            if stored.version <= newest:
+                raise
+            # A later event cannot be applied: it gets parked when its turn comes.
+            # Until then hold what the events up to it say, rather than parking
+            # these (applicable) events too and dropping the booking's nights.
+            break
+    held = occupied_nights(view)
+    if held is None:
+        return {}
+    hotel_id, nights = held
+    return {night_key(hotel_id, night): (hotel_id, night) for night in nights}

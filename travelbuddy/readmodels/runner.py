@@ -5,13 +5,16 @@ applied the events before it, so a crash replays a few events and never skips on
 no checkpoint yet, the runner opens the change stream first and then catches up from the
 start of the store, so an event written between the two is seen (perhaps twice), never lost.
 A projection that fails on an event parks it in `projection_dlq` and the stream moves on.
+Events go to the projections in batches of what the feed has ready, so a backlog is
+applied with a few round trips per batch; a batch that fails is applied one event at a
+time to find the event to park.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -29,6 +32,8 @@ log = logging.getLogger(__name__)
 # embedded feed is a query): pause between empty polls so an idle follower does not spin.
 IDLE_POLL_SECONDS = 0.02
 CHECKPOINT_EVERY = 100
+# The most events handed to the projections at once: what the feed has ready, up to this.
+BATCH_LIMIT = 200
 
 
 class ProjectorRunner:
@@ -66,9 +71,9 @@ class ProjectorRunner:
         else:
             cursor = await self._feed.open()
             caught_up, last = 0, None
-            async for event in self._store.read_all():
-                await self.apply(event)
-                caught_up, last = caught_up + 1, event
+            async for batch in batches(self._store.read_all(), BATCH_LIMIT):
+                await self.apply(batch)
+                caught_up, last = caught_up + len(batch), batch[-1]
             # Where it stands, for status and readiness; without a resume token yet, a
             # restart catches up again (the projections are idempotent).
             await self._save(cursor, last)
@@ -84,26 +89,39 @@ class ProjectorRunner:
         unsaved = 0
         last: StoredEvent | None = None
         while True:
-            try:
-                event = await cursor.try_next()
-            except MalformedEvent as error:
-                self.parked += 1
-                log.error("event=malformed_event_parked projector=%s error=%s", self.name, error)
-                await self._parked.park_malformed(error.document, error)
-                unsaved += 1  # the checkpoint may move past it: it is parked
-                continue
-            if event is None:
+            batch, malformed = await self._take(cursor)
+            unsaved += malformed  # the checkpoint may move past them: they are parked
+            if not batch:
                 if unsaved:
                     await self._save(cursor, last)
                     unsaved = 0
                 await asyncio.sleep(IDLE_POLL_SECONDS)
                 continue
-            last = event
-            await self.apply(event)
-            unsaved += 1
+            await self.apply(batch)
+            last = batch[-1]
+            unsaved += len(batch)
             if unsaved >= CHECKPOINT_EVERY:
                 await self._save(cursor, last)
                 unsaved = 0
+
+    async def _take(self, cursor: FeedCursor) -> tuple[list[StoredEvent], int]:
+        """The events the feed has ready, at most BATCH_LIMIT, and how many malformed
+        documents were parked on the way."""
+        batch: list[StoredEvent] = []
+        malformed = 0
+        while len(batch) < BATCH_LIMIT:
+            try:
+                event = await cursor.try_next()
+            except MalformedEvent as error:
+                malformed += 1
+                self.parked += 1
+                log.error("event=malformed_event_parked projector=%s error=%s", self.name, error)
+                await self._parked.park_malformed(error.document, error)
+                continue
+            if event is None:
+                break
+            batch.append(event)
+        return batch, malformed
 
     async def _save(self, cursor: FeedCursor, last: StoredEvent | None) -> None:
         recorded_at = last.metadata.recorded_at if last else None
@@ -111,20 +129,29 @@ class ProjectorRunner:
             self.name, cursor.resume_token, last.position if last else None, recorded_at
         )
 
-    async def apply(self, event: StoredEvent) -> None:
-        """Hand one event to every projection; park it for any projection that fails."""
+    async def apply(self, events: Sequence[StoredEvent]) -> None:
+        """Hand events to every projection; park each one a projection cannot apply."""
         for projection in self._projections:
-            try:
-                await projection.apply(event)
-            except Exception as error:
-                self.parked += 1
-                log.warning(
-                    "event=projection_failed projector=%s projection=%s stream_id=%s "
-                    "version=%d event_type=%s error=%r",
-                    self.name, projection.name, event.stream_id, event.version, event.type, error,
-                )
-                await self._parked.park(projection.name, event, error)
-        self.applied += 1
+            await self._apply_to(projection, events)
+        self.applied += len(events)
+
+    async def _apply_to(self, projection: Projection, events: Sequence[StoredEvent]) -> None:
+        try:
+            await projection.apply(events)
+        except Exception as error:
+            if len(events) > 1:
+                # Which one? Apply them one at a time (applying again changes nothing).
+                for event in events:
+                    await self._apply_to(projection, [event])
+                return
+            event = events[0]
+            self.parked += 1
+            log.warning(
+                "event=projection_failed projector=%s projection=%s stream_id=%s "
+                "version=%d event_type=%s error=%r",
+                self.name, projection.name, event.stream_id, event.version, event.type, error,
+            )
+            await self._parked.park(projection.name, event, error)
 
     async def retry_parked(self) -> tuple[int, int]:
         """Apply parked events again; return (applied, still failing)."""
@@ -135,7 +162,7 @@ class ProjectorRunner:
             if projection is None:
                 continue
             try:
-                await projection.apply(ParkedEvents.event_of(entry))
+                await projection.apply([ParkedEvents.event_of(entry)])
             except Exception as error:
                 failed += 1
                 await self._parked.park(projection.name, ParkedEvents.event_of(entry), error)
@@ -143,3 +170,16 @@ class ProjectorRunner:
             await self._parked.remove(entry["_id"])
             done += 1
         return done, failed
+
+
+async def batches(events: AsyncIterator[StoredEvent], size: int
+                  ) -> AsyncIterator[list[StoredEvent]]:
+    """The events in lists of `size` (the last one shorter)."""
+    batch: list[StoredEvent] = []
+    async for event in events:
+        batch.append(event)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
