@@ -71,17 +71,26 @@ class EqualityIndex:
     def __init__(self, path: str) -> None:
         self.parts = path_parts(path)
         self.holders: dict[Hashable, set[Hashable]] = {}
+        self._held: dict[Hashable, set[Hashable]] = {}  # each document's values, as indexed
 
     def _values(self, document: Document) -> set[Hashable]:
         found = candidates(resolve(document, self.parts))
         return {index_key(value) for value in found if value is not MISSING}
 
-    def add(self, key: Hashable, document: Document) -> None:
-        for value in self._values(document):
+    def put(self, key: Hashable, document: Document) -> None:
+        """Index a document under its key, replacing what the key held: only the values
+        that changed are touched (an array that grew by one moves one entry)."""
+        before, after = self._held.get(key, set()), self._values(document)
+        self._drop(key, before - after)
+        for value in after - before:
             self.holders.setdefault(value, set()).add(key)
+        self._held[key] = after
 
-    def remove(self, key: Hashable, document: Document) -> None:
-        for value in self._values(document):
+    def remove(self, key: Hashable) -> None:
+        self._drop(key, self._held.pop(key, set()))
+
+    def _drop(self, key: Hashable, values: set[Hashable]) -> None:
+        for value in values:
             holders = self.holders.get(value, set())
             holders.discard(key)
             if not holders:
@@ -191,7 +200,7 @@ class Contents:
             for held in index.keys_of(document):
                 index.holders.pop(held, None)
         for equality in self.equality.values():
-            equality.remove(key, document)
+            equality.remove(key)
         self.changes.record("delete", self.namespace, encode({"_id": document["_id"]}))
 
     def add_index(self, model: IndexModel) -> str:
@@ -205,7 +214,7 @@ class Contents:
         if first_field != "_id" and first_field not in self.equality:
             equality = self.equality[first_field] = EqualityIndex(first_field)
             for key, document in self.documents.items():
-                equality.add(key, document)
+                equality.put(key, document)
         if known is None and spec.get("unique"):
             index = UniqueIndex(name, spec["key"], bool(spec.get("sparse")),
                                  spec.get("partialFilterExpression"))
@@ -231,9 +240,7 @@ class Contents:
             for held in after:
                 index.holders[held] = key
         for equality in self.equality.values():
-            if replacing is not None:
-                equality.remove(key, self.documents[key])
-            equality.add(key, document)
+            equality.put(key, document)
         self.positions.setdefault(key, next(self._inserted))
         self.documents[key] = document
 
