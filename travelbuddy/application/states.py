@@ -13,7 +13,7 @@ from collections import OrderedDict
 
 from travelbuddy.domain import BookingState
 
-DEFAULT_SIZE = 10_000
+DEFAULT_SIZE = 1_000
 
 
 class RecentStates:

@@ -129,6 +129,9 @@ class Traveler:
 
 @strawberry.type(description="A booking as its page shows it.")
 class Booking:
+    """Top-level fields are read from the view at once; the lists and the stay are built
+    only when a query asks for them (a page of 20 bookings seldom needs their history)."""
+
     id: strawberry.ID
     status: BookingStatus
     version: int = strawberry.field(description="Version of the last event applied.")
@@ -137,44 +140,59 @@ class Booking:
         "it in time: the newest view there is, not yet your write."
     )
     check_in: dt.date | None
-    hotel_stay: HotelStay | None
-    flights: list[Flight]
-    travelers: list[Traveler]
-    perks: list[Perk]
-    price: PriceBreakdown
     cancellation_reason: str | None
     created_at: dt.datetime
     updated_at: dt.datetime
-    history: list[HistoryEntry]
+    view: strawberry.Private[dict[str, Any]]
 
     @classmethod
     def from_view(cls, view: dict[str, Any], behind: bool = False) -> Booking:
-        applied = set(view.get("applied_perks", []))
-        price = view["price"]
         return cls(
             id=strawberry.ID(view["_id"]),
             status=BookingStatus(view["status"]),
             version=view["version"],
             behind=behind,
             check_in=dt.date.fromisoformat(view["check_in"]) if view.get("check_in") else None,
-            hotel_stay=HotelStay.from_view(view["hotel_stay"]) if view.get("hotel_stay") else None,
-            flights=[Flight.from_view(f) for f in view.get("flights", [])],
-            travelers=[Traveler(name=t["name"]) for t in view.get("travelers", [])],
-            perks=[
-                Perk(code=p["code"], title=p["title"], kind=p["kind"],
-                     discount_percent=p["discount_percent"], item=p["item"],
-                     applied=p["code"] in applied)
-                for p in view.get("offered_perks", [])
-            ],
-            price=PriceBreakdown(
-                base=price["base"], total=price["total"], currency=price["currency"],
-                discounts=[Discount(**d) for d in price.get("discounts", [])],
-            ),
             cancellation_reason=view.get("cancellation_reason"),
             created_at=view["created_at"],
             updated_at=view["updated_at"],
-            history=[HistoryEntry(**h) for h in view.get("history", [])],
+            view=view,
         )
+
+    @strawberry.field
+    def hotel_stay(self) -> HotelStay | None:
+        stay = self.view.get("hotel_stay")
+        return HotelStay.from_view(stay) if stay else None
+
+    @strawberry.field
+    def flights(self) -> list[Flight]:
+        return [Flight.from_view(f) for f in self.view.get("flights", [])]
+
+    @strawberry.field
+    def travelers(self) -> list[Traveler]:
+        return [Traveler(name=t["name"]) for t in self.view.get("travelers", [])]
+
+    @strawberry.field
+    def perks(self) -> list[Perk]:
+        applied = set(self.view.get("applied_perks", []))
+        return [
+            Perk(code=p["code"], title=p["title"], kind=p["kind"],
+                 discount_percent=p["discount_percent"], item=p["item"],
+                 applied=p["code"] in applied)
+            for p in self.view.get("offered_perks", [])
+        ]
+
+    @strawberry.field
+    def price(self) -> PriceBreakdown:
+        price = self.view["price"]
+        return PriceBreakdown(
+            base=price["base"], total=price["total"], currency=price["currency"],
+            discounts=[Discount(**d) for d in price.get("discounts", [])],
+        )
+
+    @strawberry.field
+    def history(self) -> list[HistoryEntry]:
+        return [HistoryEntry(**h) for h in self.view.get("history", [])]
 
 
 @strawberry.type
