@@ -91,6 +91,12 @@ def mongodb_label(wanted: bool) -> str:
     return TEST_MONGODB_LABEL
 
 
+# The tests' JVM options favour a quick start (C1 only, 512 MiB, serial GC). A benchmark
+# writes far more: the server keeps every write in its in-memory oplog, and with the
+# tests' heap a long benchmark ends in back-to-back collections that stall both sides.
+BENCH_JVM_OPTIONS = ("-Xmx4g", "-XX:+UseParallelGC")
+
+
 @contextlib.contextmanager
 def mongodb(scratch: Path, wanted: bool) -> Iterator[str | None]:
     """A MongoDB URL for one benchmark: TRAVELBUDDY_MONGODB_URL, or a test server started
@@ -107,7 +113,7 @@ def mongodb(scratch: Path, wanted: bool) -> Iterator[str | None]:
         return
     from tests.services.testbed import MongoTestServer
 
-    server = MongoTestServer(scratch)
+    server = MongoTestServer(scratch, jvm_options=BENCH_JVM_OPTIONS)
     server.start()
     try:
         yield server.url

@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -140,10 +140,12 @@ class MongoTestServer(JavaServer):
 
     name = "mongodb"
 
-    def __init__(self, workdir: Path, port: int | None = None, data_file: Path | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, data_file: Path | None = None,
+                 jvm_options: Sequence[str] = JVM_OPTIONS):
         super().__init__(workdir)
         self.port = port or free_port()
         self.data_file = data_file
+        self.jvm_options = list(jvm_options)
 
     @property
     def url(self) -> str:
@@ -151,7 +153,7 @@ class MongoTestServer(JavaServer):
 
     def command(self, classpath: str) -> list[str]:
         args = [str(self.port)] + ([str(self.data_file)] if self.data_file else [])
-        return ["java", *JVM_OPTIONS, "-cp", classpath, "MongoWireServer", *args]
+        return ["java", *self.jvm_options, "-cp", classpath, "MongoWireServer", *args]
 
     def ping(self) -> bool:
         from pymongo import MongoClient
