@@ -76,8 +76,9 @@ def our_steps(services: Services, run_id: str, prebuilt: int = 0) -> Steps:
 
 
 async def raw_steps_for(ctx: BenchContext, backend: str, services: Services
-                        ) -> tuple[Steps, Callable[[], None]]:
-    """The baseline's steps (one insert each) and how to clean up after them."""
+                        ) -> tuple[Steps, Callable[[], Awaitable[Any]], Callable[[], None]]:
+    """The baseline's steps (one insert each), how to empty its collection before a round
+    (as ours is emptied), and how to clean up after them."""
     sample = await recorded_events(SAMPLE_EVENTS)
     if backend == MONGODB:
         documents = [event_document(e.stream_id, e.version, e.event) for e in sample]
@@ -86,14 +87,17 @@ async def raw_steps_for(ctx: BenchContext, backend: str, services: Services
         def mongo_steps(n: int) -> list[Step]:
             return [lambda: collection.insert_one(dict(documents[n % len(documents)]))]
 
-        return mongo_steps, lambda: None
+        return mongo_steps, lambda: collection.delete_many({}), lambda: None
     rows = [row_of(e) for e in sample]
     raw = RawSqlite(ctx.folder("raw-inserts") / "raw.sqlite3")
 
     def sqlite_steps(n: int) -> list[Step]:
         return [lambda: raw.insert(rows[n % len(rows)])]
 
-    return sqlite_steps, raw.close
+    async def keep() -> None:
+        """Both SQLite tables grow through the run alike: nothing to empty."""
+
+    return sqlite_steps, keep, raw.close
 
 
 async def run(ctx: BenchContext) -> list[Figure]:
@@ -101,11 +105,11 @@ async def run(ctx: BenchContext) -> list[Figure]:
     figures: list[Figure] = []
     for backend in ctx.backends:
         async with ctx.services(ctx.settings(backend, "commands")) as services:
-            raw_steps, close_raw = await raw_steps_for(ctx, backend, services)
+            raw_steps, empty_raw, close_raw = await raw_steps_for(ctx, backend, services)
 
             async def emptied(s: Services = services, b: str = backend) -> None:
                 # The test MongoDB answers `read(stream)` by scanning `events`: start every
-                # round of ours on an empty collection so that earlier rounds weigh nothing.
+                # round on an empty collection (both sides) so earlier rounds weigh nothing.
                 if b == MONGODB:
                     await s.database[EVENTS].delete_many({})
 
@@ -124,9 +128,13 @@ async def run(ctx: BenchContext) -> list[Figure]:
                         fresh = our_steps(services, uuid.uuid4().hex[:6], PREBUILT_LIVES)
                         return await timed_workers(*shape, fresh)
 
-                    mine, theirs = await paired_rounds(
-                        sizes.rounds, our_round,
-                        functools.partial(timed_workers, *shape, raw_steps))
+                    async def raw_round(shape: Shape = shape, steps: Steps = raw_steps,
+                                        empty: Callable[[], Awaitable[Any]] = empty_raw,
+                                        ) -> Measurement:
+                        await empty()
+                        return await timed_workers(*shape, steps)
+
+                    mine, theirs = await paired_rounds(sizes.rounds, our_round, raw_round)
                     baseline_name = ("raw insert_one, same-size event documents"
                                      if backend == MONGODB else
                                      "raw sqlite3 INSERT, same rows, same PRAGMAs")

@@ -126,7 +126,8 @@ class BookingCommands:
         stream = stream_id(command.booking_id)
         for attempt in range(self._max_attempts):
             try:
-                state, event = await self._decide(stream, command, caller, fresh=attempt > 0)
+                now = self._clock()  # one reading: the day decided on and the event's time
+                state, event = await self._decide(stream, command, caller, now, attempt > 0)
             except DomainError:
                 if context.command_id and (
                     earlier := await self._earlier_outcome(context.command_id, caller)
@@ -138,7 +139,7 @@ class BookingCommands:
                 type=type_name,
                 schema_version=schema_version,
                 data=data,
-                metadata=self._metadata(state, command, caller, context),
+                metadata=self._metadata(state, command, caller, context, now),
             )
             try:
                 version = await self._store.append(stream, state.version, [new_event])
@@ -160,7 +161,7 @@ class BookingCommands:
         raise ConcurrencyConflict(command.booking_id, self._max_attempts)
 
     async def _decide(
-        self, stream: str, command: Command, caller: Caller, fresh: bool
+        self, stream: str, command: Command, caller: Caller, now: dt.datetime, fresh: bool
     ) -> tuple[BookingState, Event]:
         """The state decided on and the event decided. Without a read when the state is
         known (recent states) or can be assumed (a new booking's stream is empty): the
@@ -172,17 +173,19 @@ class BookingCommands:
                 known = initial_state()
             if known is not None:
                 try:
-                    return known, await self._decide_on(known, command, caller)
+                    return known, await self._decide_on(known, command, caller, now)
                 except DomainError:
                     pass
         events = await self._store.read(stream)
         state = fold(event_from_record(e.type, e.schema_version, e.data) for e in events)
-        return state, await self._decide_on(state, command, caller)
+        return state, await self._decide_on(state, command, caller, now)
 
-    async def _decide_on(self, state: BookingState, command: Command, caller: Caller) -> Event:
+    async def _decide_on(
+        self, state: BookingState, command: Command, caller: Caller, now: dt.datetime
+    ) -> Event:
         self._authorize(command, state, caller)
         catalog = await self._catalog_for(command)
-        return decide(command, state, DecisionContext(catalog=catalog, today=self._clock().date()))
+        return decide(command, state, DecisionContext(catalog=catalog, today=now.date()))
 
     async def _earlier_outcome(self, command_id: str, caller: Caller) -> CommandOutcome | None:
         earlier = await self._store.find_by_command(command_id, caller.customer_id)
@@ -209,14 +212,16 @@ class BookingCommands:
             return await self._catalog.view(set(), set())
         return _NO_CATALOG
 
+    @staticmethod
     def _metadata(
-        self, state: BookingState, command: Command, caller: Caller, context: CommandContext
+        state: BookingState, command: Command, caller: Caller, context: CommandContext,
+        now: dt.datetime,
     ) -> EventMetadata:
         owner = command.customer_id if isinstance(command, RequestBooking) else state.customer_id
         return EventMetadata(
             event_id=str(uuid.uuid4()),
             customer_id=owner or caller.customer_id,
-            recorded_at=self._clock(),
+            recorded_at=now,
             command_id=context.command_id,
             correlation_id=context.correlation_id or context.command_id,
             causation_id=context.causation_id,
