@@ -29,7 +29,7 @@ from travelbuddy.eventstore.mongo import EVENTS, event_document
 NAME = "1 command throughput"
 USES_MONGODB = True
 SAMPLE_EVENTS = 3_000
-PREBUILT_LIVES = 3_000  # 9,000 commands: more than a 2 s round has handled here
+PREBUILT_LIVES = 2_000  # 6,000 commands: more than a round has handled here
 
 Step = Callable[[], Awaitable[Any]]
 Steps = Callable[[int], list[Step]]
@@ -134,7 +134,7 @@ async def run(ctx: BenchContext) -> list[Figure]:
                         await empty()
                         return await timed_workers(*shape, steps)
 
-                    mine, theirs = await paired_rounds(sizes.rounds, our_round, raw_round)
+                    mine, theirs = await paired_rounds(sizes.command_rounds, our_round, raw_round)
                     baseline_name = ("raw insert_one, same-size event documents"
                                      if backend == MONGODB else
                                      "raw sqlite3 INSERT, same rows, same PRAGMAs")
