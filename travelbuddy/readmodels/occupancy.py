@@ -14,7 +14,7 @@ from travelbuddy.domain import BookingStatus, ItemStatus
 from travelbuddy.eventstore.port import StoredEvent
 from travelbuddy.readmodels.booking_view import View, apply_to_view
 
-__all__ = ["night_key", "occupancy_change", "occupancy_from_events", "occupied_nights"]
+__all__ = ["night_key", "occupancy_from_events", "occupied_nights"]
 
 # A rejected or cancelled booking gives its room back; one still waiting for the hotel
 # keeps it, so two customers cannot be promised the last room at once.
@@ -49,18 +49,6 @@ def night_key(hotel_id: str, night_iso: str) -> str:
     return f"{hotel_id}|{night_iso}"
 
 
-def occupancy_change(
-    before: View | None, after: View | None
-) -> tuple[frozenset[str], frozenset[str]]:
-    """The night keys a booking starts holding and those it releases, between two views.
-
-    The runner adds the booking id to the first set's documents and pulls it from the
-    second's; a date change moves only the nights that differ.
-    """
-    held_before, held_after = _night_keys(before), _night_keys(after)
-    return held_after - held_before, held_before - held_after
-
-
 def occupancy_from_events(events: Iterable[StoredEvent]) -> dict[tuple[str, str], int]:
     """Rooms booked per (hotel id, ISO night), computed straight from stored events.
 
@@ -83,11 +71,3 @@ def occupancy_from_events(events: Iterable[StoredEvent]) -> dict[tuple[str, str]
         for night in nights:
             counts[hotel_id, night] = counts.get((hotel_id, night), 0) + 1
     return counts
-
-
-def _night_keys(view: View | None) -> frozenset[str]:
-    held = occupied_nights(view)
-    if held is None:
-        return frozenset()
-    hotel_id, nights = held
-    return frozenset(night_key(hotel_id, night) for night in nights)

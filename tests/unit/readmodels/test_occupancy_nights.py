@@ -3,12 +3,7 @@
 import datetime as dt
 
 from tests.unit.readmodels.readmodel_trip import HOTEL_ID, RETURN, requested_trip, sapporo_stay
-from travelbuddy.readmodels.occupancy import (
-    night_key,
-    occupancy_change,
-    occupancy_from_events,
-    occupied_nights,
-)
+from travelbuddy.readmodels.occupancy import night_key, occupancy_from_events, occupied_nights
 
 BOOKED_NIGHTS = frozenset({"2026-12-10", "2026-12-11", "2026-12-12"})
 OTHER_BOOKING = "0f0e0d0c-0b0a-4908-8706-050403020100"
@@ -64,27 +59,6 @@ def test_booking_without_a_stay_or_a_view_holds_no_room() -> None:
 
 def test_night_key_names_the_hotel_and_the_night() -> None:
     assert night_key(HOTEL_ID, "2026-12-10") == "hotel-sapporo-1|2026-12-10"
-
-
-def test_date_change_holds_and_releases_only_the_nights_that_differ() -> None:
-    trip = requested_trip()
-    before = trip.view
-    trip.change_dates(dt.date(2026, 12, 11), dt.date(2026, 12, 14))
-
-    hold, release = occupancy_change(before, trip.view)
-
-    assert hold == frozenset({night_key(HOTEL_ID, "2026-12-13")})
-    assert release == frozenset({night_key(HOTEL_ID, "2026-12-10")})
-
-
-def test_new_booking_holds_all_its_nights_and_cancellation_releases_them() -> None:
-    trip = requested_trip()
-    requested = trip.view
-    trip.cancel()
-    all_nights = frozenset(night_key(HOTEL_ID, night) for night in BOOKED_NIGHTS)
-
-    assert occupancy_change(None, requested) == (all_nights, frozenset())
-    assert occupancy_change(requested, trip.view) == (frozenset(), all_nights)
 
 
 def test_occupancy_counts_each_holding_booking_once_per_night() -> None:
