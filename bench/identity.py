@@ -26,8 +26,12 @@ def settings_overrides() -> dict[str, Any]:
     return {"jwt_secret": BENCH_JWT_SECRET} if "jwt_secret" in Settings.model_fields else {}
 
 
+AGENT = "bench-front-desk"
+"""Records the hotel's and airline's answers over GraphQL, which customers may not."""
+
+
 @functools.cache
-def _token(customer: str) -> str | None:
+def _token(customer: str, roles: tuple[str, ...] = ()) -> str | None:
     try:
         security: Any = importlib.import_module("travelbuddy.security")
     except ImportError:  # a service without token authentication: the header alone
@@ -35,15 +39,20 @@ def _token(customer: str) -> str | None:
     from travelbuddy.config import Settings
 
     settings = Settings(jwt_secret=BENCH_JWT_SECRET, jwt_algorithm="HS256")
-    return str(security.issue_token(settings, customer))
+    return str(security.issue_token(settings, customer, roles))
 
 
-def headers(customer: str) -> dict[str, str]:
-    """HTTP headers naming `customer`."""
+def headers(customer: str, roles: tuple[str, ...] = ()) -> dict[str, str]:
+    """HTTP headers naming `customer` (with `roles`)."""
     named = {"X-Customer-Id": customer}
-    if (token := _token(customer)) is not None:
+    if (token := _token(customer, roles)) is not None:
         named["Authorization"] = f"Bearer {token}"
     return named
+
+
+def agent_headers() -> dict[str, str]:
+    """HTTP headers of an agent, who may record a partner's answer to a reservation."""
+    return headers(AGENT, ("agent",))
 
 
 def connection_payload(customer: str) -> dict[str, Any]:

@@ -22,3 +22,12 @@ def token(customer: str, roles: Iterable[str] = (), ttl: float = 3600) -> str:
 def bearer(customer: str, roles: Iterable[str] = ()) -> dict[str, str]:
     """The `Authorization` header (or connection_init payload) naming `customer`."""
     return {"Authorization": f"Bearer {token(customer, roles)}"}
+
+
+AGENT = "front-desk"
+"""Support staff: may act on any booking, and record a hotel's or airline's answer."""
+
+
+def agent_bearer() -> dict[str, str]:
+    """The `Authorization` header of an agent (role `agent`)."""
+    return bearer(AGENT, ["agent"])

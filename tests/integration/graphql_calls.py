@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.auth import bearer
+from tests.auth import agent_bearer, bearer
 
 REQUEST_BOOKING = """
 mutation Request($input: RequestBookingInput!) {
@@ -51,11 +51,11 @@ def trip_input(days_ahead: int = 30, nights: int = 3, flights: bool = True) -> d
 
 async def graphql(
     http: httpx.AsyncClient, path: str, query: str, variables: dict[str, Any] | None = None,
-    customer: str = "alice",
+    customer: str = "alice", headers: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     response = await http.post(
         path, json={"query": query, "variables": variables or {}},
-        headers=bearer(customer),
+        headers=headers or bearer(customer),
     )
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
@@ -68,6 +68,14 @@ async def command(
     http: httpx.AsyncClient, query: str, variables: dict[str, Any], customer: str = "alice"
 ) -> dict[str, Any]:
     data = await graphql(http, "/graphql/command", query, variables, customer)
+    result: dict[str, Any] = next(iter(data.values()))
+    return result
+
+
+async def answer(http: httpx.AsyncClient, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    """A hotel's or airline's answer (CONFIRM_HOTEL, CONFIRM_FLIGHT), recorded by an agent:
+    customers may not record one."""
+    data = await graphql(http, "/graphql/command", query, variables, headers=agent_bearer())
     result: dict[str, Any] = next(iter(data.values()))
     return result
 

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.auth import bearer
+from tests.auth import AGENT, agent_bearer, bearer
 from travelbuddy.bootstrap import Services
 from travelbuddy.eventstore.mongo import event_document
 from travelbuddy.eventstore.port import NewEvent
@@ -69,8 +69,21 @@ def follow_up_input(operation: str, booking_id: str) -> Json:
     return {"bookingId": booking_id, **inputs[operation]}
 
 
+PARTNER_ANSWERS = frozenset({"ConfirmHotelReservation", "RejectHotelReservation",
+                             "ConfirmFlightReservation", "RejectFlightReservation"})
+BY_WHOEVER_SENDS_IT = "(an agent for a partner's answer, else alice)"
+
+
 def customer_header(customer: str | None) -> dict[str, str]:
     return {} if customer is None else bearer(customer)
+
+
+def sender_header(operation: str, customer: str | None) -> dict[str, str]:
+    """Who sends `operation` unless a test names the sender: a hotel's or airline's answer
+    an agent (customers may not record one), anything else the customer alice."""
+    if customer == BY_WHOEVER_SENDS_IT:
+        return agent_bearer() if operation in PARTNER_ANSWERS else bearer("alice")
+    return customer_header(customer)
 
 
 async def send(
@@ -78,7 +91,7 @@ async def send(
     operation: str,
     input: Json,
     *,
-    customer: str | None = "alice",
+    customer: str | None = BY_WHOEVER_SENDS_IT,
     command_id: str | None = None,
 ) -> Json:
     """Run an example operation; the CommandResult it answered with."""
@@ -88,7 +101,7 @@ async def send(
     response = await http.post(
         COMMAND_URL,
         json={"query": OPERATIONS, "operationName": operation, "variables": variables},
-        headers=customer_header(customer),
+        headers=sender_header(operation, customer),
     )
     assert response.status_code == 200, response.text
     body = response.json()
@@ -214,6 +227,40 @@ async def test_command_on_another_customers_booking_is_not_found_and_changes_not
     assert result == {"__typename": "BookingNotFoundError", "code": "BOOKING_NOT_FOUND",
                       "message": f"There is no booking {alices}.", "bookingId": alices}
     assert [e["type"] for e in await stored_events(services)] == ["BookingRequested"]
+
+
+# --- NotAllowedError: a partner's answer is the partner's (or an agent's) to record ---
+
+
+@pytest.mark.parametrize("operation", sorted(PARTNER_ANSWERS))
+async def test_a_customer_may_not_record_a_partners_answer_even_for_their_own_booking(
+    http: httpx.AsyncClient, services: Services, operation: str
+) -> None:
+    booking_id = await request_booking(http, customer="alice")
+
+    result = await send(http, operation, follow_up_input(operation, booking_id),
+                        customer="alice")
+
+    assert result == {"__typename": "NotAllowedError", "code": "NOT_ALLOWED",
+                      "message": "Only the hotel or airline (or an agent on their behalf) "
+                                 "records its answer to a reservation.",
+                      "bookingId": booking_id}  # fmt: skip
+    assert [e["type"] for e in await stored_events(services)] == ["BookingRequested"]
+
+
+async def test_an_agent_records_a_partners_answer_for_any_customers_booking(
+    http: httpx.AsyncClient, services: Services
+) -> None:
+    booking_id = await request_booking(http, customer="alice")
+
+    result = await send(http, "ConfirmHotelReservation",
+                        follow_up_input("ConfirmHotelReservation", booking_id))
+
+    assert (result["__typename"], result["version"]) == ("CommandAccepted", 2), result
+    [_requested, reserved] = await stored_events(services)
+    assert reserved["type"] == "HotelReserved"
+    assert reserved["metadata"]["customer_id"] == "alice"  # still alice's booking
+    assert reserved["metadata"]["issued_by"] == AGENT
 
 
 # --- InvalidTransitionError: the booking's state forbids the command ---

@@ -39,6 +39,7 @@ from travelbuddy.domain import (
     ConfirmHotelReservation,
     FlightRequest,
     HotelStayRequest,
+    NotAllowed,
     RequestBooking,
     Traveler,
 )
@@ -359,6 +360,20 @@ async def test_booking_request_repeated_during_its_first_handling_books_once(
 
 
 # --- who may act on a booking (a customer acting on another's: test_command_graphql) ---
+
+
+async def test_the_customer_may_not_record_the_hotels_answer_a_partner_may(
+    services: Services,
+) -> None:
+    booking_id = await booked(services)
+
+    with pytest.raises(NotAllowed):
+        await services.commands.handle(confirm_hotel(booking_id), ALICE)
+    outcome = await services.commands.handle(confirm_hotel(booking_id), HOTEL_SERVICE)
+
+    assert outcome.version == 2
+    assert [e.type for e in await stream(services, booking_id)] == ["BookingRequested",
+                                                                    "HotelReserved"]
 
 
 @pytest.mark.parametrize(

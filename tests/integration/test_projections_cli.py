@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from tests.integration.graphql_calls import CONFIRM_HOTEL, command, request_booking
+from tests.integration.graphql_calls import CONFIRM_HOTEL, answer, request_booking
 from travelbuddy.bootstrap import Services
 from travelbuddy.readmodels.checkpoints import CheckpointStore
 from travelbuddy.readmodels.runner import ProjectorRunner
@@ -46,7 +46,7 @@ async def test_rebuild_replaces_a_damaged_view_with_one_equal_to_the_projection(
     http: httpx.AsyncClient, services: Services, projector: ProjectorRunner
 ) -> None:
     ids = [await request_booking(http) for _ in range(5)]
-    await command(http, CONFIRM_HOTEL, {"input": {"bookingId": ids[0], "confirmationCode": "H"}})
+    await answer(http, CONFIRM_HOTEL, {"input": {"bookingId": ids[0], "confirmationCode": "H"}})
 
     async def projected() -> bool:  # five requests, one confirmation: six events
         return bool(sum(v["version"] for v in await views(services)) == 6)

@@ -11,7 +11,7 @@ from tests.integration.graphql_calls import (
     CONFIRM_HOTEL,
     FLIGHT_ID,
     HOTEL_ID,
-    command,
+    answer,
     graphql,
     request_booking,
 )
@@ -45,9 +45,9 @@ async def test_a_confirmed_trip_reads_back_confirmed_with_its_history(
     http: httpx.AsyncClient, projector: ProjectorRunner
 ) -> None:
     booking_id = await request_booking(http)
-    hotel = await command(http, CONFIRM_HOTEL, {"input": {
+    hotel = await answer(http, CONFIRM_HOTEL, {"input": {
         "bookingId": booking_id, "confirmationCode": "HTL-42"}})
-    flight = await command(http, CONFIRM_FLIGHT, {"input": {
+    flight = await answer(http, CONFIRM_FLIGHT, {"input": {
         "bookingId": booking_id, "flightId": FLIGHT_ID, "confirmationCode": "NH-7"}})
     assert (hotel["version"], flight["version"]) == (2, 3)
 
@@ -70,7 +70,7 @@ async def test_min_version_returns_the_new_state_right_after_a_mutation(
     booking_id = await request_booking(http)
     for _ in range(3):
         await read_booking(http, booking_id, min_version=1)  # warm: the view exists
-    result = await command(http, CONFIRM_HOTEL, {"input": {
+    result = await answer(http, CONFIRM_HOTEL, {"input": {
         "bookingId": booking_id, "confirmationCode": "HTL-1"}})
 
     booking = await read_booking(http, booking_id, min_version=result["version"])

@@ -10,7 +10,7 @@ from gql import Client, GraphQLRequest, gql
 from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
-from tests.auth import bearer
+from tests.auth import agent_bearer, bearer
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
@@ -53,6 +53,12 @@ def commands(base: str, customer: str = "alice") -> Client:
     return Client(transport=transport)
 
 
+def agent_commands(base: str) -> Client:
+    """A session of an agent, who records the hotel's and the airline's answers."""
+    return Client(transport=HTTPXAsyncTransport(url=f"http://{base}/graphql/command",
+                                                headers=agent_bearer()))
+
+
 async def next_within(updates: Any, seconds: float = 2.0) -> dict[str, Any]:
     result: dict[str, Any] = await asyncio.wait_for(anext(updates), timeout=seconds)
     return result
@@ -84,7 +90,7 @@ async def test_subscriber_sees_pending_then_confirmed_each_within_two_seconds(
         first = await next_within(updates, 5.0)  # the projector may still be catching up
         assert first["bookingUpdated"]["status"] == "PENDING"
 
-        async with commands(live_server) as session:
+        async with agent_commands(live_server) as session:
             await session.execute(with_vars(CONFIRM_HOTEL,
                 {"input": {"bookingId": booking_id, "confirmationCode": "H-1"}}))
             still_pending = await next_within(updates)
@@ -102,7 +108,7 @@ async def test_a_reconnecting_client_gets_the_current_state_first(
     live_server: str, projector: ProjectorRunner, trip: dict[str, Any]
 ) -> None:
     booking_id = await request_trip(live_server, trip)
-    async with commands(live_server) as session:
+    async with agent_commands(live_server) as session:
         await session.execute(with_vars(CONFIRM_HOTEL,
             {"input": {"bookingId": booking_id, "confirmationCode": "H-1"}}))
     async with Client(transport=websocket(live_server, "alice")) as ws:

@@ -2,7 +2,8 @@
 
 One function of the application does it for every command. It retries a bounded number
 of times when another writer moved the stream on, answers a repeated command id with the
-first outcome, and lets a caller act only on their own bookings.
+first outcome, and lets a customer act only on their own bookings, and never record a
+partner's answer for them.
 
 A command usually costs one write and no read: the state this process last saw of a
 booking (`RecentStates`) stands in for its stream, and a new booking's stream is assumed
@@ -24,9 +25,13 @@ from travelbuddy.domain import (
     BookingState,
     CatalogView,
     Command,
+    ConfirmFlightReservation,
+    ConfirmHotelReservation,
     DecisionContext,
     Event,
     InMemoryCatalog,
+    RejectFlightReservation,
+    RejectHotelReservation,
     RequestBooking,
     decide,
     evolve,
@@ -34,7 +39,7 @@ from travelbuddy.domain import (
     initial_state,
     stream_id,
 )
-from travelbuddy.domain.errors import BookingNotFound, DomainError
+from travelbuddy.domain.errors import BookingNotFound, DomainError, NotAllowed
 from travelbuddy.domain.serialization import event_from_record, event_to_record
 from travelbuddy.eventstore.port import (
     ConcurrencyError,
@@ -48,6 +53,10 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 5
 _NO_CATALOG = InMemoryCatalog((), ())
+PARTNER_REPLIES = (ConfirmHotelReservation, RejectHotelReservation,
+                   ConfirmFlightReservation, RejectFlightReservation)
+"""Commands that record a hotel's or airline's answer: theirs (through the inbound
+consumer) or an agent's to send, never the customer's."""
 
 
 @dataclass(frozen=True)
@@ -196,10 +205,14 @@ class BookingCommands:
 
     @staticmethod
     def _authorize(command: Command, state: BookingState, caller: Caller) -> None:
+        if caller.may_act_on_any_booking:
+            return
         # Another customer's booking is answered as not found: its existence must not leak.
-        if state.exists and not caller.may_act_on_any_booking:
-            if state.customer_id != caller.customer_id:
-                raise BookingNotFound(command.booking_id)
+        if state.exists and state.customer_id != caller.customer_id:
+            raise BookingNotFound(command.booking_id)
+        if isinstance(command, PARTNER_REPLIES):
+            raise NotAllowed(command.booking_id, "Only the hotel or airline (or an agent on "
+                             "their behalf) records its answer to a reservation.")
 
     async def _catalog_for(self, command: Command) -> CatalogView:
         # Only a request (prices, perks on offer) and a perk (is the code known at all?)

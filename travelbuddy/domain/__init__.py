@@ -45,6 +45,7 @@ from travelbuddy.domain.errors import (
     BookingNotFound,
     DomainError,
     InvalidTransition,
+    NotAllowed,
     Problem,
     ValidationFailed,
 )
@@ -115,6 +116,7 @@ __all__ = [
     "InMemoryCatalog",
     "InvalidTransition",
     "ItemStatus",
+    "NotAllowed",
     "OfferedPerk",
     "Perk",
     "PerkApplied",

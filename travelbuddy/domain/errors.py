@@ -43,6 +43,9 @@ ALREADY_CANCELLED = "ALREADY_CANCELLED"
 BOOKING_NOT_FOUND = "BOOKING_NOT_FOUND"
 BOOKING_ALREADY_EXISTS = "BOOKING_ALREADY_EXISTS"
 
+# Who may send a command.
+NOT_ALLOWED = "NOT_ALLOWED"
+
 
 class Problem(BaseModel):
     """One broken input rule.
@@ -104,4 +107,14 @@ class BookingAlreadyExists(DomainError):
     def __init__(self, booking_id: str) -> None:
         """Name the booking that already exists."""
         super().__init__(BOOKING_ALREADY_EXISTS, f"Booking {booking_id} already exists.")
+        self.booking_id = booking_id
+
+
+class NotAllowed(DomainError):
+    """The caller may not send this command for this booking (a customer recording the
+    hotel's or airline's answer, for one)."""
+
+    def __init__(self, booking_id: str, message: str) -> None:
+        """Name the booking and say who may send the command."""
+        super().__init__(NOT_ALLOWED, message)
         self.booking_id = booking_id

@@ -11,6 +11,7 @@ from travelbuddy.application import CommandOutcome, ConcurrencyConflict
 from travelbuddy.domain.errors import (
     BookingNotFound,
     DomainError,
+    NotAllowed,
     Problem,
     ValidationFailed,
 )
@@ -20,6 +21,7 @@ from travelbuddy.graphql.command_types import (
     ConcurrencyConflictError,
     FieldProblem,
     InvalidTransitionError,
+    NotAllowedError,
     ValidationError,
 )
 
@@ -70,7 +72,8 @@ def accepted(outcome: CommandOutcome) -> CommandAccepted:
 
 def failure(
     error: DomainError | ConcurrencyConflict, booking_id: str
-) -> ValidationError | BookingNotFoundError | InvalidTransitionError | ConcurrencyConflictError:
+) -> (ValidationError | BookingNotFoundError | InvalidTransitionError | ConcurrencyConflictError
+      | NotAllowedError):
     """The union member that says why a command was not carried out."""
     booking = strawberry.ID(booking_id)
     if isinstance(error, ConcurrencyConflict):
@@ -81,5 +84,7 @@ def failure(
         return validation_error(error.problems)
     if isinstance(error, BookingNotFound):
         return BookingNotFoundError(code=error.code, message=error.message, booking_id=booking)
+    if isinstance(error, NotAllowed):
+        return NotAllowedError(code=error.code, message=error.message, booking_id=booking)
     # InvalidTransition, BookingAlreadyExists: the booking's state forbids the command.
     return InvalidTransitionError(code=error.code, message=error.message, booking_id=booking)

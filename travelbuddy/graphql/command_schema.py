@@ -122,7 +122,8 @@ class Mutation:
 
         return await dispatch(info, input, command_id, build)
 
-    @strawberry.mutation(description="Record that the hotel reserved the stay.")
+    @strawberry.mutation(description="Record that the hotel reserved the stay (agents "
+                         "only; hotels answer through Kafka).")
     async def confirm_hotel_reservation(
         self, info: Info[GraphQLContext, None], input: ConfirmHotelReservationInput,
         command_id: CommandId = None,
@@ -130,7 +131,8 @@ class Mutation:
         return await dispatch(info, input, command_id, lambda _: ConfirmHotelReservation(
             booking_id=str(input.booking_id), confirmation_code=input.confirmation_code))
 
-    @strawberry.mutation(description="Record that the hotel could not reserve the stay.")
+    @strawberry.mutation(description="Record that the hotel could not reserve the stay "
+                         "(agents only).")
     async def reject_hotel_reservation(
         self, info: Info[GraphQLContext, None], input: RejectHotelReservationInput,
         command_id: CommandId = None,
@@ -138,7 +140,8 @@ class Mutation:
         return await dispatch(info, input, command_id, lambda _: RejectHotelReservation(
             booking_id=str(input.booking_id), reason=input.reason))
 
-    @strawberry.mutation(description="Record that the airline reserved seats on one flight.")
+    @strawberry.mutation(description="Record that the airline reserved seats on one "
+                         "flight (agents only).")
     async def confirm_flight_reservation(
         self, info: Info[GraphQLContext, None], input: ConfirmFlightReservationInput,
         command_id: CommandId = None,
@@ -147,7 +150,8 @@ class Mutation:
             booking_id=str(input.booking_id), flight_id=input.flight_id,
             confirmation_code=input.confirmation_code))
 
-    @strawberry.mutation(description="Record that the airline could not reserve one flight.")
+    @strawberry.mutation(description="Record that the airline could not reserve one "
+                         "flight (agents only).")
     async def reject_flight_reservation(
         self, info: Info[GraphQLContext, None], input: RejectFlightReservationInput,
         command_id: CommandId = None,

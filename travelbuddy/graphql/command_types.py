@@ -144,6 +144,12 @@ class ConcurrencyConflictError(CommandError):
     booking_id: strawberry.ID
 
 
+@strawberry.type(description="The caller may not send this command (a customer recording "
+                 "the hotel's or airline's answer, for one).")
+class NotAllowedError(CommandError):
+    booking_id: strawberry.ID
+
+
 @strawberry.type(description="The request names no caller (no bearer token).")
 class NotAuthenticatedError(CommandError):
     pass
@@ -155,6 +161,7 @@ CommandResult = Annotated[
     | BookingNotFoundError
     | InvalidTransitionError
     | ConcurrencyConflictError
+    | NotAllowedError
     | NotAuthenticatedError,
     strawberry.union("CommandResult", description="What became of a command."),
 ]
