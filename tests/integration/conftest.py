@@ -16,6 +16,7 @@ import httpx
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.integration.served import served
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
@@ -104,20 +105,5 @@ async def projector(services: Services) -> AsyncIterator[ProjectorRunner]:
 @pytest.fixture
 async def live_server(services: Services) -> AsyncIterator[str]:
     """The app served by uvicorn on a free loopback port; yields its base URL."""
-    import uvicorn
-
-    from tests.services.testbed import free_port
-
-    port = free_port()
-    app = create_app(services.settings, services=services)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    yield f"127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with served(create_app(services.settings, services=services)) as base:
+        yield base

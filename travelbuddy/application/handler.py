@@ -114,13 +114,12 @@ class BookingCommands:
         catalog: Catalog,
         clock: Callable[[], dt.datetime] = _utc_now,
         max_attempts: int = MAX_ATTEMPTS,
-        recent_states: RecentStates | None = None,
     ) -> None:
         self._store = store
         self._catalog = catalog
         self._clock = clock
         self._max_attempts = max_attempts
-        self._states = recent_states if recent_states is not None else RecentStates()
+        self._states = RecentStates()
 
     async def handle(
         self, command: Command, caller: Caller, context: CommandContext | None = None
@@ -134,8 +133,8 @@ class BookingCommands:
         context = context or CommandContext()
         stream = stream_id(command.booking_id)
         for attempt in range(self._max_attempts):
+            now = self._clock()  # one reading: the day decided on and the event's time
             try:
-                now = self._clock()  # one reading: the day decided on and the event's time
                 state, event = await self._decide(stream, command, caller, now, attempt > 0)
             except DomainError:
                 if context.command_id and (

@@ -32,8 +32,6 @@ class RecentStates:
 
     def remember(self, stream_id: str, state: BookingState) -> None:
         """Keep `state` unless a newer one is known (appends can finish out of order)."""
-        if self._size <= 0:
-            return
         known = self._states.get(stream_id)
         if known is None or known.version < state.version:
             self._states[stream_id] = state
