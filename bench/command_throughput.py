@@ -12,12 +12,15 @@ the store sets up its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import itertools
 import time
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.context import MONGODB, BenchContext
 from bench.raw_sqlite import RawSqlite, row_of
@@ -75,14 +78,16 @@ def our_steps(services: Services, run_id: str, prebuilt: int = 0) -> Steps:
     return steps
 
 
-async def raw_steps_for(ctx: BenchContext, backend: str, services: Services
+async def raw_steps_for(ctx: BenchContext, database: AsyncDatabase[dict[str, Any]] | None
                         ) -> tuple[Steps, Callable[[], Awaitable[Any]], Callable[[], None]]:
     """The baseline's steps (one insert each), how to empty its collection before a round
-    (as ours is emptied), and how to clean up after them."""
+    (as ours is emptied), and how to clean up after them. With `database` (the service's
+    MongoDB database on the harness's own client), raw inserts into a collection beside
+    `events`; without, raw sqlite3 INSERTs."""
     sample = await recorded_events(SAMPLE_EVENTS)
-    if backend == MONGODB:
+    if database is not None:
         documents = [event_document(e.stream_id, e.version, e.event) for e in sample]
-        collection = services.database[f"raw_inserts_{uuid.uuid4().hex[:8]}"]
+        collection = database[f"raw_inserts_{uuid.uuid4().hex[:8]}"]
 
         def mongo_steps(n: int) -> list[Step]:
             return [lambda: collection.insert_one(dict(documents[n % len(documents)]))]
@@ -104,14 +109,18 @@ async def run(ctx: BenchContext) -> list[Figure]:
     sizes = ctx.sizes
     figures: list[Figure] = []
     for backend in ctx.backends:
-        async with ctx.services(ctx.settings(backend, "commands")) as services:
-            raw_steps, empty_raw, close_raw = await raw_steps_for(ctx, backend, services)
+        settings = ctx.settings(backend, "commands")
+        async with contextlib.AsyncExitStack() as stack:
+            services = await stack.enter_async_context(ctx.services(settings))
+            database = (await stack.enter_async_context(
+                ctx.mongo_database(settings.mongodb_database)) if backend == MONGODB else None)
+            raw_steps, empty_raw, close_raw = await raw_steps_for(ctx, database)
 
-            async def emptied(s: Services = services, b: str = backend) -> None:
+            async def emptied(d: AsyncDatabase[dict[str, Any]] | None = database) -> None:
                 # The test MongoDB answers `read(stream)` by scanning `events`: start every
                 # round on an empty collection (both sides) so earlier rounds weigh nothing.
-                if b == MONGODB:
-                    await s.database[EVENTS].delete_many({})
+                if d is not None:
+                    await d[EVENTS].delete_many({})
 
             try:
                 for concurrency in sizes.command_concurrency:
@@ -122,7 +131,8 @@ async def run(ctx: BenchContext) -> list[Figure]:
                     await timed_workers(*warm_up, ours)
                     await timed_workers(*warm_up, raw_steps)
 
-                    async def our_round(shape: Shape = shape) -> Measurement:
+                    async def our_round(shape: Shape = shape,
+                                        services: Services = services) -> Measurement:
                         await emptied()
                         # Fresh booking ids each round: a round starts again at life 0.
                         fresh = our_steps(services, uuid.uuid4().hex[:6], PREBUILT_LIVES)

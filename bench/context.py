@@ -2,8 +2,8 @@
 
 `mongodb` is the test MongoDB (tests/services: mongo-java-server with its oplog on),
 started here the way tests/conftest.py starts it, or the server named by
-TRAVELBUDDY_MONGODB_URL. `embedded` is the embedded default: events in a SQLite file,
-query collections in memory.
+TRAVELBUDDY_MONGODB_URL. `embedded` is the embedded default: events and read models in
+two SQLite files.
 """
 
 from __future__ import annotations
@@ -16,6 +16,10 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.identity import settings_overrides
 from bench.sizes import Sizes
@@ -24,7 +28,7 @@ from travelbuddy.config import Settings
 
 MONGODB = "mongodb"
 EMBEDDED = "embedded"
-EMBEDDED_LABEL = "embedded default: SQLite event store + in-memory collections"
+EMBEDDED_LABEL = "embedded default: SQLite event store + SQLite read models"
 
 
 @dataclass
@@ -76,6 +80,20 @@ class BenchContext:
             yield services
         finally:
             await services.close()
+
+    @contextlib.asynccontextmanager
+    async def mongo_database(self, name: str
+                             ) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+        """Database `name` of this benchmark's MongoDB on a client of the harness's own,
+        for what a benchmark does beside the service (pre-fill, raw baselines, emptying
+        `events`): the service keeps its client to itself."""
+        assert self.mongodb_url is not None, "a MongoDB benchmark without MongoDB"
+        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(self.mongodb_url,
+                                                                   tz_aware=True)
+        try:
+            yield client[name]
+        finally:
+            await client.close()
 
 
 TEST_MONGODB_LABEL = ("test MongoDB (tests/services): mongo-java-server 1.47.0, memory "

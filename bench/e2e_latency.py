@@ -34,8 +34,8 @@ from bench.raw_sqlite import RawSqlite, row_of
 from bench.stats import Figure, Measurement, Side, figure, percentile
 from bench.traffic import flight_of, recorded_events, request_input
 from bench.waiting import until
+from travelbuddy.eventstore.feeds import IDLE_POLL_SECONDS
 from travelbuddy.eventstore.mongo import event_document
-from travelbuddy.readmodels.runner import IDLE_POLL_SECONDS
 
 NAME = "3 end-to-end latency"
 USES_MONGODB = True

@@ -60,8 +60,9 @@ async def prepared(ctx: BenchContext, name: str, backend: str, count: int
         async with ctx.services(settings) as services:
             token: Any = 0
             if backend == MONGODB:
-                token = await fill_mongo_after_anchor(services.database, await lone_request(),
-                                                      events, 60)
+                async with ctx.mongo_database(settings.mongodb_database) as database:
+                    token = await fill_mongo_after_anchor(database, await lone_request(),
+                                                          events, 60)
 
             async def project() -> None:
                 await projector(services, token, count, 600)
@@ -84,7 +85,8 @@ async def prepared(ctx: BenchContext, name: str, backend: str, count: int
             if backend == MONGODB:
                 from bench.prefill import fill_mongo
 
-                await fill_mongo(services.database, events)
+                async with ctx.mongo_database(settings.mongodb_database) as database:
+                    await fill_mongo(database, events)
             await _caught_up(services)
             bookings = [(e.stream_id.removeprefix("booking-"), e.event.metadata.customer_id)
                         for e in events if e.version == 1]

@@ -1,6 +1,6 @@
 """2. Projection throughput: events per second the projector runner applies.
 
-The store is pre-filled (20,000 events in the full run; 1,000 with --quick, because the
+The store is pre-filled (20,000 events in the full run; 600 with --quick, because the
 test MongoDB scans its whole oplog on every change-stream getMore) with whole booking
 lives from the real command handler. Ours: the read-model ProjectorRunner (booking_views
 and hotel_occupancy) resuming from a checkpoint saved just before the pre-fill, until it
@@ -13,20 +13,24 @@ ours (ours is too slow to repeat at full size), and the ratio is taken against b
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import itertools
 import time
 from collections.abc import Sequence
 from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from bench.context import EMBEDDED, MONGODB, BenchContext
 from bench.prefill import fill_mongo_after_anchor, fill_sqlite
 from bench.stats import Figure, Measurement, Side, figure
 from bench.traffic import lone_request, recorded_events
 from travelbuddy.bootstrap import EVENTS_FILE, READ_MODELS_PROJECTOR, Services
+from travelbuddy.eventstore.feeds import IDLE_POLL_SECONDS
 from travelbuddy.eventstore.mongo import EVENTS
 from travelbuddy.eventstore.port import StoredEvent
-from travelbuddy.readmodels.checkpoints import CheckpointStore
-from travelbuddy.readmodels.runner import IDLE_POLL_SECONDS
+from travelbuddy.readmodels.ports import Checkpoint
 
 NAME = "2 projection throughput"
 USES_MONGODB = True
@@ -54,13 +58,13 @@ class Completions:
                            latencies_ms=gaps, count=len(self.times), note=note)
 
 
-async def raw_change_stream(services: Services, token: Any, wanted: int,
+async def raw_change_stream(database: AsyncDatabase[dict[str, Any]], token: Any, wanted: int,
                             time_limit: float) -> Measurement:
     """Read `wanted` changes after `token` with a bare change stream; write nothing."""
     completions = Completions(wanted)
     deadline = time.perf_counter() + time_limit
-    async with await services.database[EVENTS].watch(resume_after=token,
-                                                     max_await_time_ms=500) as stream:
+    async with await database[EVENTS].watch(resume_after=token,
+                                            max_await_time_ms=500) as stream:
         while len(completions.times) < wanted and time.perf_counter() < deadline:
             if await stream.try_next() is None:
                 await asyncio.sleep(IDLE_POLL_SECONDS)  # the test server does not block
@@ -77,7 +81,7 @@ async def raw_sqlite_feed(services: Services, wanted: int, time_limit: float) ->
     try:
         while len(completions.times) < wanted and time.perf_counter() < deadline:
             if await cursor.try_next() is None:
-                await asyncio.sleep(IDLE_POLL_SECONDS)
+                await cursor.wait()
                 continue
             completions.mark()
     finally:
@@ -88,13 +92,15 @@ async def raw_sqlite_feed(services: Services, wanted: int, time_limit: float) ->
 async def projector(services: Services, token: Any, wanted: int,
                     time_limit: float) -> Measurement:
     """The read-model ProjectorRunner, resuming after `token`, until `wanted` are applied."""
-    await CheckpointStore(services.database).save(READ_MODELS_PROJECTOR, token, None, None)
+    await services.read_models.checkpoints.save(Checkpoint(
+        follower=READ_MODELS_PROJECTOR, resume_token=token, position=None, recorded_at=None,
+        saved_at=dt.datetime.now(dt.UTC)))
     runner = services.projector()
     completions = Completions(wanted)
     apply = runner.apply
 
-    async def timed_apply(events: Sequence[StoredEvent]) -> None:
-        await apply(events)
+    async def timed_apply(events: Sequence[StoredEvent], checkpoint: Checkpoint | None) -> None:
+        await apply(events, checkpoint)
         completions.mark(len(events))
 
     runner.apply = timed_apply  # type: ignore[method-assign]
@@ -125,15 +131,20 @@ async def run(ctx: BenchContext) -> list[Figure]:
         token: Any = 0
         if backend == EMBEDDED:
             await fill_sqlite(settings.data_dir / EVENTS_FILE, events)
-        async with ctx.services(settings) as services:
+        async with contextlib.AsyncExitStack() as stack:
+            services = await stack.enter_async_context(ctx.services(settings))
+            database = None
             if backend == MONGODB:
-                token = await fill_mongo_after_anchor(services.database, await lone_request(),
+                database = await stack.enter_async_context(
+                    ctx.mongo_database(settings.mongodb_database))
+                token = await fill_mongo_after_anchor(database, await lone_request(),
                                                       events, limit)
 
             async def baseline(s: Services = services, t: Any = token,
-                               b: str = backend) -> Measurement:
-                if b == MONGODB:
-                    return await raw_change_stream(s, t, wanted, limit)
+                               d: AsyncDatabase[dict[str, Any]] | None = database
+                               ) -> Measurement:
+                if d is not None:
+                    return await raw_change_stream(d, t, wanted, limit)
                 return await raw_sqlite_feed(s, wanted, limit)
 
             before = await baseline()

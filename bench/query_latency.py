@@ -19,7 +19,6 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from pymongo import AsyncMongoClient
 
 from bench.context import MONGODB, BenchContext
 from bench.identity import headers
@@ -123,11 +122,8 @@ async def _prefill(ctx: BenchContext, backend: str, events: list[RecordedEvent]
     if backend == MONGODB:
         assert ctx.mongodb_url is not None
         database = f"bench_queries_{uuid.uuid4().hex[:8]}"
-        client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(ctx.mongodb_url)
-        try:
-            await fill_mongo(client[database], events)
-        finally:
-            await client.close()
+        async with ctx.mongo_database(database) as prefilled:
+            await fill_mongo(prefilled, events)
         return {"TRAVELBUDDY_MONGODB_URL": ctx.mongodb_url,
                 "TRAVELBUDDY_MONGODB_DATABASE": database}
     data_dir = ctx.folder("queries-data")

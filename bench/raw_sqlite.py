@@ -2,7 +2,8 @@
 
 The connection is set up as the embedded event store sets up its own (WAL journal,
 synchronous=FULL, autocommit) and called through asyncio.to_thread under a lock, as the
-store calls its own, so the difference to the store is the store's work alone.
+store calls its own, so the difference to the store is the store's work alone. The views
+of benchmark 4's bare route are read the same way from the read models' own file.
 """
 
 from __future__ import annotations
@@ -64,3 +65,38 @@ class RawSqlite:
                     " ORDER BY rowid LIMIT ?", (rowid, limit)).fetchall()
 
         return await asyncio.to_thread(read)
+
+
+class RawSqliteViews:
+    """The embedded read models' `booking_views` table read with nothing but sqlite3: the
+    bare route's finds of benchmark 4. One connection of its own, read-only, called through
+    asyncio.to_thread under a lock, as the read-model adapter calls its own."""
+
+    def __init__(self, path: Path) -> None:
+        self._connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._connection.execute("PRAGMA query_only=ON")
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    async def _documents(self, sql: str, parameters: tuple[Any, ...]) -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            with self._lock:
+                rows = self._connection.execute(sql, parameters).fetchall()
+            return [json.loads(document) for (document,) in rows]
+
+        return await asyncio.to_thread(read)
+
+    async def booking(self, booking_id: str) -> dict[str, Any] | None:
+        """The view of one booking, by its key, or None."""
+        found = await self._documents(
+            "SELECT document FROM booking_views WHERE booking_id = ?", (booking_id,))
+        return found[0] if found else None
+
+    async def of_customer(self, customer_id: str, limit: int) -> list[dict[str, Any]]:
+        """The first `limit` views of a customer by (check-in, booking id), off its index."""
+        return await self._documents(
+            "SELECT document FROM booking_views WHERE customer_id = ?"
+            " ORDER BY check_in, booking_id LIMIT ?", (customer_id, limit))

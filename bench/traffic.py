@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,10 +119,7 @@ class RecordingStore:
     async def read(self, stream_id: str) -> list[StoredEvent]:
         return list(self._streams.get(stream_id, []))
 
-    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
-        return {stream_id: await self.read(stream_id) for stream_id in stream_ids}
-
-    async def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
+    async def read_all(self) -> AsyncIterator[StoredEvent]:
         for stream in self._streams.values():
             for event in stream:
                 yield event
@@ -132,6 +129,9 @@ class RecordingStore:
 
     async def count(self, after_position: Any = None) -> int:
         return len(self.events)
+
+    async def oldest_recorded_at(self, after_position: Any = None) -> dt.datetime | None:
+        return self.events[0].event.metadata.recorded_at if self.events else None
 
 
 async def recorded_events(count: int, customers: int = 50, *, requests_only: bool = False,

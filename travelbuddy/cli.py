@@ -112,20 +112,20 @@ async def _with_services(work: Callable[[Services], Awaitable[None]]) -> None:
 
 @projections.command("status")
 def projections_status() -> None:
-    """Show each projector's position and lag (events not yet applied)."""
+    """Show each follower's position and lag (events not yet applied, and how old the
+    oldest of them is), on the same stores a running service uses."""
     from travelbuddy.bootstrap import READ_MODELS_PROJECTOR
-    from travelbuddy.readmodels.checkpoints import CheckpointStore
     from travelbuddy.readmodels.maintenance import projector_status
 
     async def work(services: Services) -> None:
         # The read models always; every other follower (the relay) once it has a checkpoint.
-        others = set(await CheckpointStore(services.database).names()) - {READ_MODELS_PROJECTOR}
-        names = [READ_MODELS_PROJECTOR, *sorted(others)]
-        for name in names:
-            status = await projector_status(services.database, services.store, name)
-            typer.echo(f"projector={status.projector} position={status.position} "
-                       f"last_event_at={status.recorded_at} saved_at={status.saved_at} "
-                       f"lag={status.lag}")
+        others = set(await services.read_models.checkpoints.names()) - {READ_MODELS_PROJECTOR}
+        for name in [READ_MODELS_PROJECTOR, *sorted(others)]:
+            status = await projector_status(services.read_models, services.store, name)
+            typer.echo(f"projector={status.projector} caught_up={str(status.caught_up).lower()} "
+                       f"position={status.position} last_event_at={status.recorded_at} "
+                       f"saved_at={status.saved_at} lag={status.lag} "
+                       f"lag_seconds={status.lag_seconds:.1f}")
 
     asyncio.run(_with_services(work))
 
@@ -134,13 +134,14 @@ def projections_status() -> None:
 def projections_rebuild(
     name: str = typer.Argument(help="booking_views or hotel_occupancy"),
 ) -> None:
-    """Replay the whole store into a fresh collection, then swap it in."""
+    """Replay the whole store into a fresh table / collection, then swap it in."""
     from travelbuddy.readmodels.maintenance import rebuild
 
     async def work(services: Services) -> None:
         total = await services.store.count()
         with typer.progressbar(length=total, label=f"rebuilding {name}") as bar:
-            replayed = await rebuild(name, services.database, services.store, bar.update)
+            replayed = await rebuild(name, services.read_models, services.store, services.feed,
+                                     bar.update)
         typer.echo(f"rebuilt {name} from {replayed} events")
 
     asyncio.run(_with_services(work))
@@ -149,15 +150,14 @@ def projections_rebuild(
 @projections.command("dlq")
 def projections_dlq() -> None:
     """List events a projection could not apply, with the error."""
-    from travelbuddy.readmodels.dead_letters import ParkedEvents
 
     async def work(services: Services) -> None:
-        entries = await ParkedEvents(services.database).list()
+        entries = await services.read_models.parked.list()
         for entry in entries:
-            event = entry["event"]
-            typer.echo(f"projection={entry['projection']} stream_id={event['stream_id']} "
-                       f"version={event['version']} type={event['type']} "
-                       f"attempts={entry['attempts']} error={entry['error']!r}")
+            event = entry.event
+            typer.echo(f"projection={entry.projection} stream_id={event.stream_id} "
+                       f"version={event.version} type={event.type} "
+                       f"attempts={entry.attempts} error={entry.error!r}")
         typer.echo(f"{len(entries)} parked")
 
     asyncio.run(_with_services(work))
@@ -165,7 +165,7 @@ def projections_dlq() -> None:
 
 @projections.command("retry")
 def projections_retry() -> None:
-    """Apply parked events again; those that now succeed leave the dead-letter list."""
+    """Apply parked events again, in stream order; those that now succeed leave the list."""
 
     async def work(services: Services) -> None:
         done, failed = await services.projector().retry_parked()

@@ -45,11 +45,12 @@ def worker_tasks(services: Services, workers: Collection[Worker]) -> list[tuple[
         from travelbuddy.integration.catalog import run_catalog_projector
 
         tasks.append(("projector", lambda: services.projector().run()))
-        tasks.append(("catalog", lambda: run_catalog_projector(services.database, bus)))
+        catalog = services.read_models.catalog
+        tasks.append(("catalog", lambda: run_catalog_projector(catalog, bus)))
     if Worker.RELAY in workers:
         from travelbuddy.integration.relay import Relay
 
-        relay = Relay(services.database, services.store, services.feed, bus)
+        relay = Relay(services.read_models, services.store, services.feed, bus)
         tasks.append(("relay", relay.run))
     if Worker.INBOUND in workers:
         from travelbuddy.integration.inbound import InboundConsumer

@@ -30,10 +30,11 @@ from travelbuddy.domain import (
     RequestBooking,
     Traveler,
 )
+from travelbuddy.domain.sample_catalog import SAMPLE_HOTELS
 from travelbuddy.eventstore.port import StoredEvent
 from travelbuddy.readmodels.booking_view import View, apply_to_view
 from travelbuddy.readmodels.occupancy import occupancy_from_events
-from travelbuddy.readmodels.projections import BOOKING_VIEWS, HOTEL_OCCUPANCY, STREAM_PREFIX
+from travelbuddy.readmodels.projections import STREAM_PREFIX
 
 HOTEL_ID = "hotel-sapporo-1"
 ROOM_TYPE = "STD"
@@ -217,26 +218,27 @@ def expected_views(events: Sequence[StoredEvent]) -> dict[str, View]:
 
 
 async def stored_views(services: Services) -> dict[str, View]:
-    return {v["_id"]: v async for v in services.database[BOOKING_VIEWS].find({})}
+    """The stored view of every booking the store has events of."""
+    booking_ids = {e.stream_id.removeprefix(STREAM_PREFIX) for e in await all_events(services)}
+    return await services.read_models.views.get_many(booking_ids)
 
 
 async def stored_occupancy(services: Services) -> dict[tuple[str, str], int]:
-    """Rooms per (hotel id, night) in `hotel_occupancy`, nights nobody holds left out."""
+    """Rooms per (hotel id, night) as the query API answers them, for every hotel of the
+    catalog over the next two years; nights nobody holds left out."""
     rooms: dict[tuple[str, str], int] = {}
-    async for doc in services.database[HOTEL_OCCUPANCY].find({}):
-        assert doc["_id"] == f"{doc['hotel_id']}|{doc['night']}", doc
-        assert len(set(doc["bookings"])) == len(doc["bookings"]), doc
-        if doc["bookings"]:
-            rooms[doc["hotel_id"], doc["night"]] = len(doc["bookings"])
+    for hotel in SAMPLE_HOTELS:
+        for night, count in await services.queries.hotel_occupancy(hotel.id, day(-1), day(730)):
+            rooms[hotel.id, night] = count
     return rooms
 
 
 async def nights_held(services: Services, booking_id: str) -> dict[str, list[str]]:
-    """hotel id -> sorted nights whose occupancy document lists the booking."""
-    held: dict[str, list[str]] = {}
-    async for doc in services.database[HOTEL_OCCUPANCY].find({"bookings": booking_id}):
-        held.setdefault(doc["hotel_id"], []).append(doc["night"])
-    return {hotel: sorted(nights) for hotel, nights in held.items()}
+    """hotel id -> sorted nights the occupancy projection holds for the booking."""
+    hold = (await services.read_models.occupancy.holds([booking_id])).get(booking_id)
+    if hold is None or not hold.nights or hold.hotel_id is None:
+        return {}
+    return {hold.hotel_id: sorted(hold.nights)}
 
 
 def expected_occupancy(events: Sequence[StoredEvent]) -> dict[tuple[str, str], int]:
@@ -274,12 +276,19 @@ async def eventually(
 async def settle(services: Services, within: float = 30.0) -> str:
     """Write a marker booking last and wait until the projector applied it fully.
 
-    The runner applies events one at a time in stream order and `hotel_occupancy` is its
-    last projection, so once the marker's night is in `hotel_occupancy`, every event
-    written before it has reached every projection. Returns the marker's booking id.
+    The runner applies batches in feed order and commits a batch's views, then its stay
+    holds and nights, so once the marker's night counts one more room, every event written
+    before it has reached every projection. Returns the marker's booking id.
     """
+    night = day(300)
+
+    async def rooms() -> int:
+        counts = dict(await services.queries.hotel_occupancy(MARKER_HOTEL_ID, night, night))
+        return counts.get(night.isoformat(), 0)
+
+    before = await rooms()
     marker = await Traffic(services).request(
         "marker", days_ahead=300, nights=1, flight=False, hotel_id=MARKER_HOTEL_ID)
-    await eventually(lambda: nights_held(services, marker), bool, within,
+    await eventually(rooms, lambda count: count > before, within,
                      f"the projector reaches the marker booking {marker}")
     return marker

@@ -1,7 +1,7 @@
 """The service wired to its stores, one fresh database (or data folder) per test.
 
 A test module that sets `BOTH_BACKENDS = True` runs every test that uses `services` twice:
-on the test MongoDB and on the embedded default (SQLite events, in-memory collections).
+on the test MongoDB and on the embedded default (SQLite events and read models).
 """
 
 from __future__ import annotations
@@ -10,21 +10,21 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
-from pymongo.asynchronous.database import AsyncDatabase
+from pymongo import AsyncMongoClient
 
 from tests.integration.served import served
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
-from travelbuddy.embedded import InMemoryDatabase
+from travelbuddy.readmodels.ports import ReadModelStore
 from travelbuddy.readmodels.runner import ProjectorRunner
+from travelbuddy.readmodels.sqlite import SqliteReadModels
 
 BACKENDS = ("mongodb", "embedded")
-Database = AsyncDatabase[dict[str, Any]]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -32,13 +32,27 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("backend", BACKENDS)
 
 
-@pytest.fixture(params=["mongodb", "in_memory"])
-def database(request: pytest.FixtureRequest, database_name: str) -> Database:
-    """The same collection calls against the test MongoDB and against the in-memory
-    database (the document contract suites)."""
+@pytest.fixture(params=["mongodb", "sqlite"])
+async def read_models(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[ReadModelStore]:
+    """The read-model store port on the test MongoDB and on the embedded SQLite file (the
+    read-model contract suite)."""
+    store: ReadModelStore
+    client: AsyncMongoClient[dict[str, Any]] | None = None
     if request.param == "mongodb":
-        return cast(Database, request.getfixturevalue("mongo_db"))
-    return cast(Database, InMemoryDatabase(database_name))
+        from travelbuddy.readmodels.mongo import MongoReadModels
+
+        # Only synchronous fixtures may be asked for from here (the loop is running).
+        client = AsyncMongoClient(request.getfixturevalue("mongodb_url"), tz_aware=True)
+        store = MongoReadModels(client[request.getfixturevalue("database_name")])
+    else:
+        store = SqliteReadModels(tmp_path / "readmodels.sqlite3")
+    await store.setup()
+    yield store
+    await store.close()
+    if client is not None:
+        await client.close()
 
 
 @pytest.fixture

@@ -1,9 +1,11 @@
 """An app served by uvicorn on a free loopback port, for tests that need a real socket
-(websockets) with settings or services of their own."""
+(websockets) with settings or services of their own; and the environment of a
+`travelbuddy` process started by a test on the same stores."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -11,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from tests.services.testbed import free_port
+from travelbuddy.config import Settings
 
 
 @asynccontextmanager
@@ -30,3 +33,15 @@ async def served(app: Any) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def service_environment(settings: Settings) -> dict[str, str]:
+    """The environment of a `travelbuddy` process on the same stores as `settings`: the
+    test MongoDB database or the same embedded data folder, never the caller's servers."""
+    env = {key: value for key, value in os.environ.items()
+           if key not in {"TRAVELBUDDY_MONGODB_URL", "TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS"}}
+    env["TRAVELBUDDY_DATA_DIR"] = str(settings.data_dir)
+    if settings.mongodb_url:
+        env["TRAVELBUDDY_MONGODB_URL"] = settings.mongodb_url
+        env["TRAVELBUDDY_MONGODB_DATABASE"] = settings.mongodb_database
+    return env

@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -97,11 +97,11 @@ class DelegatingStore:
     async def read(self, stream_id: str) -> list[StoredEvent]:
         return await self.store.read(stream_id)
 
-    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
-        return await self.store.read_streams(stream_ids)
+    def read_all(self) -> AsyncIterator[StoredEvent]:
+        return self.store.read_all()
 
-    def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
-        return self.store.read_all(after_position)
+    async def oldest_recorded_at(self, after_position: Any = None) -> dt.datetime | None:
+        return await self.store.oldest_recorded_at(after_position)
 
     async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
         return await self.store.find_by_command(command_id, issued_by)

@@ -121,29 +121,38 @@ async def test_an_equal_command_id_from_another_sender_is_another_command(
     assert found is not None and found.stream_id == "booking-b"
 
 
-async def test_read_streams_gives_each_named_stream_in_version_order(store: EventStore) -> None:
-    for stream, version in (("booking-a", 0), ("booking-b", 0), ("booking-a", 1),
-                            ("booking-c", 0), ("booking-b", 1), ("booking-a", 2)):
-        await store.append(stream, version, [new_event(f"{stream}-{version + 1}")])
-
-    streams = await store.read_streams(["booking-b", "booking-a", "booking-unknown"])
-
-    assert {stream: [(e.version, e.type) for e in events]
-            for stream, events in streams.items()} == {
-        "booking-a": [(1, "booking-a-1"), (2, "booking-a-2"), (3, "booking-a-3")],
-        "booking-b": [(1, "booking-b-1"), (2, "booking-b-2")],
-        "booking-unknown": [],
-    }
-
-
-async def test_read_all_yields_every_stream_in_insertion_order(store: EventStore) -> None:
-    for stream in ("booking-a", "booking-b", "booking-a"):
+async def test_read_all_yields_stream_after_stream_each_in_version_order(
+    store: EventStore,
+) -> None:
+    for stream in ("booking-b", "booking-a", "booking-b", "booking-a", "booking-a"):
         version = len(await store.read(stream))
         await store.append(stream, version, [new_event()])
 
     everything = [(e.stream_id, e.version) async for e in store.read_all()]
-    first = await anext(store.read_all())
-    after_first = [(e.stream_id, e.version) async for e in store.read_all(first.position)]
 
-    assert everything == [("booking-a", 1), ("booking-b", 1), ("booking-a", 2)]
-    assert after_first == everything[1:]
+    assert everything == [("booking-a", 1), ("booking-a", 2), ("booking-a", 3),
+                          ("booking-b", 1), ("booking-b", 2)]
+
+
+async def test_read_all_pages_through_more_events_than_one_page(store: EventStore) -> None:
+    for n in range(1_203):
+        await store.append(f"booking-{n % 7}", n // 7, [new_event()])
+
+    everything = [(e.stream_id, e.version) async for e in store.read_all()]
+
+    assert len(everything) == 1_203
+    assert everything == sorted(everything)
+
+
+async def test_oldest_recorded_at_is_the_first_event_after_a_position(store: EventStore) -> None:
+    assert await store.oldest_recorded_at() is None
+    first, second = new_event(), new_event()
+    second = replace(second, metadata=replace(
+        second.metadata, recorded_at=first.metadata.recorded_at + dt.timedelta(seconds=5)))
+    await store.append("booking-a", 0, [first])
+    await store.append("booking-a", 1, [second])
+    events = await store.read("booking-a")
+
+    assert await store.oldest_recorded_at() == first.metadata.recorded_at
+    assert await store.oldest_recorded_at(events[0].position) == second.metadata.recorded_at
+    assert await store.oldest_recorded_at(events[1].position) is None

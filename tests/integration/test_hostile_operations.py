@@ -66,7 +66,7 @@ def backend() -> str:
 @pytest.fixture
 async def fuzzed(services: Services) -> AsyncIterator[httpx.AsyncClient]:
     """The app on the embedded default, with `booking(minVersion)` not waiting."""
-    quick = replace(services, queries=BookingQueries(services.database, wait_timeout=0.0))
+    quick = replace(services, queries=BookingQueries(services.read_models, wait_timeout=0.0))
     transport = httpx.ASGITransport(app=create_app(services.settings, services=quick),
                                     raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://travelbuddy") as client:

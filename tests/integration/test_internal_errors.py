@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import replace
 from typing import Any, NoReturn
 
@@ -20,6 +20,7 @@ from tests.integration.served import served
 from travelbuddy.app import create_app
 from travelbuddy.application import BookingCommands, StaticCatalog
 from travelbuddy.bootstrap import Services
+from travelbuddy.graphql.fanout import BookingUpdates
 from travelbuddy.readmodels.queries import BookingQueries
 
 SECRET = "mongodb at db-7.internal:27017 refused the connection"
@@ -46,7 +47,10 @@ class BrokenQueries(BookingQueries):
     async def booking(self, *args: Any) -> NoReturn:
         raise RuntimeError(SECRET)
 
-    async def watch(self, *args: Any) -> AsyncIterator[Any]:
+
+
+class BrokenUpdates(BookingUpdates):
+    async def watch(self, *args: Any) -> AsyncGenerator[Any, None]:
         raise RuntimeError(SECRET)
         yield  # an async generator, as the real one is
 
@@ -88,7 +92,7 @@ async def test_failed_command_answers_an_error_id_that_is_in_the_log(
 async def test_failed_query_answers_an_error_id_that_is_in_the_log(
     services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken = replace(services, queries=BrokenQueries(services.database))
+    broken = replace(services, queries=BrokenQueries(services.read_models))
 
     response = await post(broken, "/graphql", {"query": '{ booking(id: "b-1") { id } }'})
 
@@ -115,7 +119,7 @@ async def test_debug_mode_shows_the_original_message_with_its_id(
 async def test_failed_subscription_answers_an_error_id_that_is_in_the_log(
     services: Services, caplog: pytest.LogCaptureFixture
 ) -> None:
-    broken = replace(services, queries=BrokenQueries(services.database))
+    broken = replace(services, updates=BrokenUpdates(services.read_models.views))
     async with (
         served(create_app(services.settings, services=broken)) as server,
         websockets.connect(

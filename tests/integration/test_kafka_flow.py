@@ -27,7 +27,6 @@ from travelbuddy.integration.relay import Relay
 from travelbuddy.integration.topics import BOOKINGS
 from travelbuddy.partners import FlightService, HotelService
 from travelbuddy.partners.simulated_partner import SimulatedPartner
-from travelbuddy.readmodels.checkpoints import CHECKPOINTS
 from travelbuddy.workers import all_workers, run_workers
 
 STATUS = """query ($id: ID!) { booking(id: $id) {
@@ -73,9 +72,7 @@ async def serving(settings: Settings) -> AsyncIterator[tuple[Services, httpx.Asy
 
 
 async def catalog_projected(services: Services) -> bool:
-    hotels = await services.database["hotels"].count_documents({})
-    flights = await services.database["flights"].count_documents({})
-    return (hotels, flights) == (len(SAMPLE_HOTELS), len(SAMPLE_FLIGHTS))
+    return await services.read_models.catalog.count() == (len(SAMPLE_HOTELS), len(SAMPLE_FLIGHTS))
 
 
 async def until(condition: Any, seconds: float = 60.0) -> None:
@@ -193,8 +190,8 @@ async def test_duplicates_on_the_wire_leave_the_views_unaffected(
 
         # A second relay from the start of the store (no checkpoint of its own) and a
         # second pair of partners (a new group, empty dedupe memory) answering again.
-        await services.database[CHECKPOINTS].delete_one({"_id": "replayed-relay"})
-        replayed = Relay(services.database, services.store, services.feed, services.bus,
+        await services.read_models.checkpoints.delete("replayed-relay")
+        replayed = Relay(services.read_models, services.store, services.feed, services.bus,
                          name="replayed-relay")
         forgetful: list[SimulatedPartner] = [
             HotelService(services.bus, group_id=f"hotel-again-{database_name}"),

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from pymongo.asynchronous.database import AsyncDatabase
 
 from tests.integration.booking_traffic import (
     HOTEL_ID,
@@ -47,10 +48,15 @@ from travelbuddy.domain import (
 from travelbuddy.eventstore.mongo import EVENTS, event_document
 from travelbuddy.eventstore.port import EventMetadata, NewEvent
 from travelbuddy.readmodels.booking_view import View
-from travelbuddy.readmodels.checkpoints import CHECKPOINTS
-from travelbuddy.readmodels.dead_letters import PROJECTION_DLQ
-from travelbuddy.readmodels.projections import BOOKING_VIEWS, HOTEL_OCCUPANCY
+from travelbuddy.readmodels.ports import (
+    BOOKING_VIEWS,
+    HOTEL_OCCUPANCY,
+    Checkpoint,
+    ParkedEvent,
+)
 from travelbuddy.readmodels.runner import ProjectorRunner
+
+Database = AsyncDatabase[dict[str, Any]]
 
 BOOKINGS_UNDER_LOAD = 670  # three events a booking on average: about 2,000 events
 KILL_AFTER_WRITTEN = (300, 900, 1500)
@@ -75,10 +81,8 @@ class Running:
             await self.task
 
 
-async def checkpoint(services: Services) -> dict[str, Any] | None:
-    found: dict[str, Any] | None = await services.database[CHECKPOINTS].find_one(
-        {"_id": READ_MODELS_PROJECTOR})
-    return found
+async def checkpoint(services: Services) -> Checkpoint | None:
+    return await services.read_models.checkpoints.load(READ_MODELS_PROJECTOR)
 
 
 def assert_same_views(actual: dict[str, View], expected: dict[str, View]) -> None:
@@ -103,26 +107,29 @@ async def assert_read_models_equal_a_rebuild(services: Services) -> None:
     assert await stored_occupancy(services) == expected_occupancy(events)
 
 
+def by_projection(entry: ParkedEvent) -> str:
+    return entry.projection
+
+
 def at_least(count: int) -> Callable[[int], bool]:
     return lambda value: value >= count
 
 
-def saved_since(moment: dt.datetime) -> Callable[[dict[str, Any] | None], bool]:
+def saved_since(moment: dt.datetime) -> Callable[[Checkpoint | None], bool]:
     """A checkpoint saved after `moment` that a restart can resume from (the one saved
-    right after a catch-up has no resume token yet)."""
+    right after a catch-up may have no resume token yet)."""
     return lambda saved: (
-        saved is not None and saved["saved_at"] > moment and saved["resume_token"] is not None
+        saved is not None and saved.saved_at > moment and saved.resume_token is not None
     )
 
 
-async def projected_events(services: Services) -> int:
+async def projected_events(mongo_db: Database) -> int:
     """How many events the views have taken in: the sum of their versions."""
-    return sum([v["version"] async for v in services.database[BOOKING_VIEWS].find(
-        {}, {"version": 1})])
+    return sum([v["version"] async for v in mongo_db[BOOKING_VIEWS].find({}, {"version": 1})])
 
 
 async def test_a_projector_killed_three_times_under_load_ends_equal_to_a_rebuild(
-    services: Services, caplog: pytest.LogCaptureFixture
+    services: Services, caplog: pytest.LogCaptureFixture, mongo_db: Database
 ) -> None:
     caplog.set_level(logging.INFO, logger="travelbuddy.readmodels.runner")
     traffic = Traffic(services)
@@ -136,7 +143,7 @@ async def test_a_projector_killed_three_times_under_load_ends_equal_to_a_rebuild
         for start in range(BACKLOG, len(first_wave), 25):
             await traffic.lifecycles(first_wave[start:start + 25])
             written = await event_count(services)
-            await eventually(lambda: projected_events(services), at_least(written - MAX_LAG),
+            await eventually(lambda: projected_events(mongo_db), at_least(written - MAX_LAG),
                              30, "the projector keeps up", every=0.05)
 
     writer = asyncio.create_task(write_while_projecting())
@@ -168,29 +175,31 @@ async def test_a_projector_killed_three_times_under_load_ends_equal_to_a_rebuild
 
         await assert_read_models_equal_a_rebuild(services)
         saved = await checkpoint(services)
-        assert saved is not None and saved["resume_token"] and saved["position"] is not None
+        assert saved is not None and saved.resume_token and saved.position is not None
         messages = [record.getMessage().split()[0] for record in caplog.records]
         assert messages.count("event=projector_caught_up") == 1
         assert messages.count("event=projector_resumed") == len(KILL_AFTER_WRITTEN)
         assert [r.parked for r in (*killed, running.runner)] == [0] * (len(killed) + 1)
-        assert await services.database[PROJECTION_DLQ].count_documents({}) == 0
+        assert await services.read_models.parked.count() == 0
     finally:
         writer.cancel()
         await running.kill()
 
 
-async def test_a_restarted_projector_resumes_after_its_checkpoint(services: Services) -> None:
+async def test_a_restarted_projector_resumes_after_its_checkpoint(
+    services: Services, mongo_db: Database
+) -> None:
     traffic = Traffic(services)
     first = Running(services)
     try:
         await asyncio.wait_for(first.ready.wait(), 10)
         await traffic.lifecycles(range(40))
         marker = await settle(services)
-        marker_event = await services.database[EVENTS].find_one({"stream_id": stream_id(marker)})
+        marker_event = await mongo_db[EVENTS].find_one({"stream_id": stream_id(marker)})
         assert marker_event is not None
         # The marker was written last: once the checkpoint names it, it covers everything.
         await eventually(lambda: checkpoint(services),
-                         lambda c: c is not None and c["position"] == marker_event["_id"],
+                         lambda c: c is not None and c.position == marker_event["_id"],
                          10, "the checkpoint covers the last event")
     finally:
         await first.kill()
@@ -241,7 +250,7 @@ def document(booking_id: str, version: int, event: Event) -> dict[str, Any]:
 
 
 async def test_a_poison_event_is_parked_and_later_events_are_still_projected(
-    services: Services,
+    services: Services, mongo_db: Database
 ) -> None:
     # Written before the projector starts, so it meets the poison while catching up and
     # only after the booking's earlier events are all in the store (as in a rebuild).
@@ -249,7 +258,7 @@ async def test_a_poison_event_is_parked_and_later_events_are_still_projected(
     poisoned = await traffic.request(days_ahead=20, nights=2)
     await traffic.confirm_hotel(poisoned)
     poison = raw_event(poisoned, 3, "HotelUpgraded", {"booking_id": poisoned, "room_type": "STE"})
-    await services.database[EVENTS].insert_one(dict(poison))
+    await mongo_db[EVENTS].insert_one(dict(poison))
     before = await traffic.request(days_ahead=21, nights=2, flight=False)
     running = Running(services)
     try:
@@ -261,15 +270,16 @@ async def test_a_poison_event_is_parked_and_later_events_are_still_projected(
         await traffic.cancel(cancelled)
         await settle(services)
 
-        parked = await services.database[PROJECTION_DLQ].find({}).sort("projection", 1).to_list()
-        assert [(e["projection"], e["event"]["version"]) for e in parked] == [
+        parked = sorted(await services.read_models.parked.list(), key=by_projection)
+        assert [(e.projection, e.event.version) for e in parked] == [
             (BOOKING_VIEWS, 3), (HOTEL_OCCUPANCY, 3)]
         for entry in parked:
-            assert {k: entry["event"][k] for k in ("stream_id", "version", "type", "data")} == {
-                k: poison[k] for k in ("stream_id", "version", "type", "data")}
-            assert entry["event"]["metadata"]["event_id"] == poison["metadata"]["event_id"]
-            assert entry["error"] == "UnknownEventType: unknown event type 'HotelUpgraded'"
-            assert entry["attempts"] == 1
+            assert (entry.event.stream_id, entry.event.version, entry.event.type,
+                    entry.event.data) == tuple(
+                poison[k] for k in ("stream_id", "version", "type", "data"))
+            assert entry.event.metadata.event_id == poison["metadata"]["event_id"]
+            assert entry.error == "UnknownEventType: unknown event type 'HotelUpgraded'"
+            assert entry.attempts == 1
         assert running.runner.parked == 2
 
         views = await stored_views(services)
@@ -285,15 +295,15 @@ async def test_a_poison_event_is_parked_and_later_events_are_still_projected(
 
         # Still unknown to this code: a retry fails again and keeps it, counting the attempt.
         assert await running.runner.retry_parked() == (0, 2)
-        again = await services.database[PROJECTION_DLQ].find({}).sort("projection", 1).to_list()
-        assert [(e["_id"], e["attempts"]) for e in again] == [(e["_id"], 2) for e in parked]
-        assert all(e["parked_at"] >= p["parked_at"] for e, p in zip(again, parked, strict=True))
+        again = sorted(await services.read_models.parked.list(), key=by_projection)
+        assert [(e.entry_id, e.attempts) for e in again] == [(e.entry_id, 2) for e in parked]
+        assert all(e.parked_at >= p.parked_at for e, p in zip(again, parked, strict=True))
     finally:
         await running.kill()
 
 
 async def test_an_event_parked_before_its_booking_existed_is_applied_by_a_retry(
-    services: Services, projector: ProjectorRunner
+    services: Services, projector: ProjectorRunner, mongo_db: Database
 ) -> None:
     command = request_booking(days_ahead=25, nights=2, flight=False)
     context = DecisionContext(catalog=sample_catalog(), today=dt.date.today())
@@ -302,16 +312,16 @@ async def test_an_event_parked_before_its_booking_existed_is_applied_by_a_retry(
                                               confirmation_code="HTL-LATE"),
                       fold([requested]), context)
     booking = command.booking_id
-    events = services.database[EVENTS]
+    events = mongo_db[EVENTS]
 
-    # Version 2 arrives first: the view cannot apply it without the booking. Occupancy has
-    # nothing to do for a confirmation (it changes no nights), so it parks nothing.
+    # Version 2 arrives first: a version gap for both projections, which never skip one.
     await events.insert_one(document(booking, 2, reserved))
     await settle(services)
-    parked = await services.database[PROJECTION_DLQ].find({}).to_list()
-    assert [entry["projection"] for entry in parked] == [BOOKING_VIEWS]
-    assert all("has no view yet" in entry["error"] for entry in parked), parked
-    assert projector.parked == 1
+    parked = sorted(await services.read_models.parked.list(), key=by_projection)
+    assert [entry.projection for entry in parked] == [BOOKING_VIEWS, HOTEL_OCCUPANCY]
+    assert all(entry.error.startswith("VersionGap:") and "waiting for version 1" in entry.error
+               for entry in parked), parked
+    assert projector.parked == 2
     assert booking not in await stored_views(services)
 
     await events.insert_one(document(booking, 1, requested))
@@ -320,11 +330,11 @@ async def test_an_event_parked_before_its_booking_existed_is_applied_by_a_retry(
     assert (view["version"], view["status"], view["hotel_stay"]["status"]) == (
         1, "PENDING", "PENDING")
 
-    assert await projector.retry_parked() == (1, 0)
+    assert await projector.retry_parked() == (2, 0)
 
     view = (await stored_views(services))[booking]
     assert (view["version"], view["status"]) == (2, "CONFIRMED")
     assert view["hotel_stay"]["confirmation_code"] == "HTL-LATE"
-    assert await services.database[PROJECTION_DLQ].count_documents({}) == 0
+    assert await services.read_models.parked.count() == 0
     assert await nights_held(services, booking) == {HOTEL_ID: nights_of(day(25), 2)}
     await assert_read_models_equal_a_rebuild(services)

@@ -28,7 +28,6 @@ from tests.integration.booking_traffic import (
 from travelbuddy.bootstrap import Services
 from travelbuddy.readmodels.booking_view import View
 from travelbuddy.readmodels.occupancy import occupancy_from_events
-from travelbuddy.readmodels.projections import BOOKING_VIEWS, HOTEL_OCCUPANCY
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
@@ -47,7 +46,7 @@ async def projected(services: Services, runner: ProjectorRunner) -> None:
 
 
 async def view_of(services: Services, booking_id: str) -> View:
-    view: View | None = await services.database[BOOKING_VIEWS].find_one({"_id": booking_id})
+    view = await services.read_models.views.get(booking_id)
     assert view is not None, f"no view of {booking_id}"
     return view
 
@@ -70,12 +69,8 @@ async def test_a_requested_booking_is_pending_and_holds_a_room_each_night(
     assert (view["customer_id"], view["check_in"]) == ("alice", day(30).isoformat())
     assert [entry["type"] for entry in view["history"]] == ["BookingRequested"]
     nights = nights_of(day(30), 3)
-    documents = await services.database[HOTEL_OCCUPANCY].find({}).sort("night", 1).to_list()
-    assert documents == [
-        {"_id": f"{HOTEL_ID}|{night}", "hotel_id": HOTEL_ID, "night": night,
-         "bookings": [booking]}
-        for night in nights
-    ]
+    assert await stored_occupancy(services) == {(HOTEL_ID, night): 1 for night in nights}
+    assert await nights_held(services, booking) == {HOTEL_ID: nights}
 
 
 async def test_confirmations_reserve_each_item_and_then_confirm_the_booking(
@@ -210,7 +205,8 @@ async def test_a_flights_only_booking_holds_no_nights(
     assert summary(view) == (2, "CONFIRMED", None, ["RESERVED"])
     assert view["flights"][0]["flight_id"] == FLIGHT_ID
     assert view["check_in"] == day(30).isoformat()
-    assert await services.database[HOTEL_OCCUPANCY].count_documents({}) == 0
+    assert await stored_occupancy(services) == {}
+    assert await nights_held(services, booking) == {}
 
 
 async def test_after_a_mixed_run_occupancy_equals_the_count_from_the_stored_events(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 from pathlib import Path
 
@@ -29,12 +31,33 @@ async def test_ready_once_the_projector_has_caught_up(
     response = await readyz(services)
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "projector_lag": 0}
+    assert response.json() == {"status": "ready", "projector_lag": 0,
+                               "projector_lag_seconds": 0.0}
 
 
-async def test_lagging_projector_is_not_ready(
+async def test_not_ready_before_the_first_catch_up_with_the_lag_in_events_and_seconds(
     http: httpx.AsyncClient, services: Services
 ) -> None:
+    for _ in range(3):
+        await request_booking(http)
+
+    response = await readyz(services)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert (body["status"], body["projector_lag"]) == ("catching_up", 3)
+    assert body["projector_lag_seconds"] > 0
+
+
+async def test_a_caught_up_projector_that_falls_behind_is_lagging(
+    http: httpx.AsyncClient, services: Services
+) -> None:
+    runner, ready = services.projector(), asyncio.Event()
+    task = asyncio.create_task(runner.run(ready))
+    await asyncio.wait_for(ready.wait(), timeout=10)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
     for _ in range(3):
         await request_booking(http)
     strict = dataclasses.replace(
@@ -43,7 +66,9 @@ async def test_lagging_projector_is_not_ready(
     response = await readyz(strict)
 
     assert response.status_code == 503
-    assert response.json() == {"status": "lagging", "projector_lag": 3}
+    body = response.json()
+    assert (body["status"], body["projector_lag"]) == ("lagging", 3)
+    assert body["projector_lag_seconds"] >= 0
 
 
 async def test_unreachable_store_is_not_ready(tmp_path: Path) -> None:

@@ -30,7 +30,6 @@ from travelbuddy.integration.kafka_bus import KafkaBus
 from travelbuddy.integration.memory_bus import MemoryBus
 from travelbuddy.integration.relay import IN_PROCESS_RELAY, Relay
 from travelbuddy.integration.topics import BOOKINGS
-from travelbuddy.readmodels.checkpoints import CheckpointStore
 
 ALICE = Caller("alice")
 HOTEL = Caller.system("hotel-service")
@@ -81,7 +80,7 @@ async def relayed(
     """Run a fresh relay until every stored event of `bookings` is on the topic; the
     records of those bookings read back from the start of the topic."""
     relay = asyncio.create_task(
-        Relay(services.database, services.store, services.feed, bus).run())
+        Relay(services.read_models, services.store, services.feed, bus).run())
     expected = await stored_event_ids(services)
     try:
         return await read_until(
@@ -116,7 +115,7 @@ async def test_relay_stopped_abruptly_and_restarted_loses_no_event(
     services: Services, kafka_bootstrap_servers: str, bus: KafkaBus
 ) -> None:
     bookings = {await book(services) for _ in range(10)}
-    ready, first = asyncio.Event(), Relay(services.database, services.store, services.feed, bus)
+    ready, first = asyncio.Event(), Relay(services.read_models, services.store, services.feed, bus)
     relay = asyncio.create_task(first.run(ready))
     await ready.wait()
     writing = asyncio.gather(*(book(services) for _ in range(30)))
@@ -136,7 +135,7 @@ async def test_relay_stopped_abruptly_and_restarted_loses_no_event(
 
 
 async def checkpointed(services: Services) -> bool:
-    checkpoint = await CheckpointStore(services.database).load(IN_PROCESS_RELAY)
+    checkpoint = await services.read_models.checkpoints.load(IN_PROCESS_RELAY)
     return checkpoint is not None and checkpoint.resume_token is not None
 
 
@@ -146,7 +145,7 @@ async def test_on_the_in_process_bus_a_new_process_publishes_every_event_again(
     await book(services)
     first_bus, ready = MemoryBus(), asyncio.Event()
     relay = asyncio.create_task(
-        Relay(services.database, services.store, services.feed, first_bus).run(ready))
+        Relay(services.read_models, services.store, services.feed, first_bus).run(ready))
     try:
         async with asyncio.timeout(20):
             await ready.wait()
@@ -167,7 +166,7 @@ async def test_on_the_in_process_bus_a_new_process_publishes_every_event_again(
     # database. The bus forgot what the first relay published, so it is published again.
     second_bus, ready = MemoryBus(), asyncio.Event()
     relay = asyncio.create_task(
-        Relay(services.database, services.store, services.feed, second_bus).run(ready))
+        Relay(services.read_models, services.store, services.feed, second_bus).run(ready))
     try:
         async with asyncio.timeout(20):
             await ready.wait()

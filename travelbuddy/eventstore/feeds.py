@@ -7,6 +7,7 @@ resume token. Embedded: the SQLite store's global position.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from typing import Any, Protocol
 
@@ -18,6 +19,12 @@ from travelbuddy.eventstore.port import StoredEvent
 from travelbuddy.eventstore.sqlite import SqliteEventStore
 
 MAX_AWAIT_MS = 500
+# The test MongoDB answers an empty getMore at once instead of waiting MAX_AWAIT_MS: pause
+# between empty polls so an idle follower does not spin.
+IDLE_POLL_SECONDS = 0.02
+# The embedded feed is woken by this process's appends; another process appending to the
+# same file (`travelbuddy seed`) is seen within this bound.
+OTHER_WRITERS_SECONDS = 0.25
 
 
 class FeedCursor(Protocol):
@@ -33,6 +40,10 @@ class FeedCursor(Protocol):
 
         Raises MalformedEvent (MongoDB) for a document that is not an event.
         """
+        ...
+
+    async def wait(self) -> None:
+        """Return when more events may be ready (after `try_next` answered None)."""
         ...
 
     async def close(self) -> None:
@@ -62,6 +73,9 @@ class MongoFeedCursor:
                 return stored_event(change["fullDocument"])
         return None
 
+    async def wait(self) -> None:
+        await asyncio.sleep(IDLE_POLL_SECONDS)
+
     async def close(self) -> None:
         await self._stream.close()
 
@@ -87,15 +101,20 @@ class SqliteFeedCursor:
         self._store = store
         self.resume_token: Any = position
         self._buffer: deque[StoredEvent] = deque()
+        self._appends_seen = store.appends
 
     async def try_next(self) -> StoredEvent | None:
         if not self._buffer:
+            self._appends_seen = self._store.appends  # before the read: no wake-up is lost
             self._buffer.extend(await self._store.read_page(self.resume_token))
         if not self._buffer:
             return None
         event = self._buffer.popleft()
         self.resume_token = event.position
         return event
+
+    async def wait(self) -> None:
+        await self._store.appended(self._appends_seen, OTHER_WRITERS_SECONDS)
 
     async def close(self) -> None:
         self._buffer.clear()

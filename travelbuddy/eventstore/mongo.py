@@ -7,8 +7,9 @@ on metadata.command_key (sender and command id) makes a repeated command collide
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
@@ -118,20 +119,10 @@ class MongoEventStore:
         cursor = self._events.find({"stream_id": stream_id}).sort("version", ASCENDING)
         return [stored_event(document) async for document in cursor]
 
-    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
-        """The events of several streams, each in version order, in one query."""
-        streams: dict[str, list[StoredEvent]] = {stream_id: [] for stream_id in stream_ids}
-        query = {"stream_id": {"$in": list(streams)}}
-        async for document in self._events.find(query).sort([("stream_id", ASCENDING),
-                                                              ("version", ASCENDING)]):
-            event = stored_event(document)
-            streams[event.stream_id].append(event)
-        return streams
-
-    async def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
-        """Every event in insertion order (`_id`), after an ObjectId position."""
-        query: Document = {} if after_position is None else {"_id": {"$gt": after_position}}
-        async for document in self._events.find(query).sort("_id", ASCENDING):
+    async def read_all(self) -> AsyncIterator[StoredEvent]:
+        """Every event, stream by stream in version order (the stream_version index)."""
+        cursor = self._events.find({}).sort([("stream_id", ASCENDING), ("version", ASCENDING)])
+        async for document in cursor:
             try:
                 yield stored_event(document)
             except MalformedEvent as error:
@@ -148,3 +139,13 @@ class MongoEventStore:
         """How many events the store holds after a position (all, without one)."""
         query: Document = {} if after_position is None else {"_id": {"$gt": after_position}}
         return await self._events.count_documents(query)
+
+    async def oldest_recorded_at(self, after_position: Any = None) -> dt.datetime | None:
+        """The recording time of the first event after an ObjectId position."""
+        query: Document = {} if after_position is None else {"_id": {"$gt": after_position}}
+        document = await self._events.find_one(
+            query, {"metadata.recorded_at": 1}, sort=[("_id", ASCENDING)])
+        if document is None:
+            return None
+        recorded_at: dt.datetime | None = document.get("metadata", {}).get("recorded_at")
+        return recorded_at

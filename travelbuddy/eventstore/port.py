@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -105,13 +105,12 @@ class EventStore(Protocol):
         """All events of a stream, in version order (empty for an unknown stream)."""
         ...
 
-    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
-        """The events of several streams at once, each in version order (one query);
-        an unknown stream maps to an empty list."""
-        ...
+    def read_all(self) -> AsyncIterator[StoredEvent]:
+        """Every event of every stream, stream after stream, each in version order.
 
-    def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
-        """Every event of every stream, in store order, after a position (from the start)."""
+        What a catch-up or a rebuild replays. Never the order of positions: those are
+        made by each writing process and need not follow a stream's versions.
+        """
         ...
 
     async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
@@ -120,4 +119,9 @@ class EventStore(Protocol):
 
     async def count(self, after_position: Any = None) -> int:
         """How many events the store holds after a position (all, without one)."""
+        ...
+
+    async def oldest_recorded_at(self, after_position: Any = None) -> dt.datetime | None:
+        """When the first event after a position (the first of all, without one) was
+        recorded; None when there is none. How far behind a follower is, in time."""
         ...

@@ -8,11 +8,12 @@ same optimistic concurrency as the MongoDB adapter, and an append is one transac
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,13 +46,13 @@ def _command_key(command_id: str | None, issued_by: str | None) -> str | None:
     return None if command_id is None else f"{issued_by or ''}\x1f{command_id}"
 
 
-def _metadata_json(metadata: EventMetadata) -> str:
+def metadata_json(metadata: EventMetadata) -> str:
     document = metadata.as_document()
     document["recorded_at"] = metadata.recorded_at.isoformat()
     return json.dumps(document)
 
 
-def _row_event(row: tuple[Any, ...]) -> StoredEvent:
+def row_event(row: tuple[Any, ...]) -> StoredEvent:
     position, stream_id, version, type_name, schema_version, data, metadata = row
     fields = json.loads(metadata)
     fields["recorded_at"] = dt.datetime.fromisoformat(fields["recorded_at"])
@@ -72,6 +73,9 @@ class SqliteEventStore:
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.executescript(SCHEMA)
         self._lock = threading.Lock()
+        self._appended = asyncio.Event()
+        self.appends = 0
+        """Appends made by this process: followers compare it to see whether to wait."""
 
     def close(self) -> None:
         """Close the file."""
@@ -91,7 +95,7 @@ class SqliteEventStore:
         """Append after `expected_version` in one transaction; see the EventStore port."""
         rows = [
             (stream_id, expected_version + offset, e.type, e.schema_version, json.dumps(e.data),
-             _metadata_json(e.metadata),
+             metadata_json(e.metadata),
              _command_key(e.metadata.command_id, e.metadata.issued_by))
             for offset, e in enumerate(events, start=1)
         ]
@@ -122,56 +126,73 @@ class SqliteEventStore:
                 self._connection.execute("COMMIT")
 
         await asyncio.to_thread(write)
+        self._wake_followers()
         return expected_version + len(events)
+
+    def _wake_followers(self) -> None:
+        self.appends += 1
+        appended, self._appended = self._appended, asyncio.Event()
+        appended.set()
+
+    async def appended(self, since: int, within: float) -> None:
+        """Return once this process has appended since its `appends` count was `since`,
+        or after `within` seconds (the bound for another process writing to the file)."""
+        if self.appends != since:
+            return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that arrives as the event is set, and the follower would never stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self._appended.wait()
 
     async def read(self, stream_id: str) -> list[StoredEvent]:
         """All events of a stream in version order."""
         rows = await self._run(
             f"SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY version", (stream_id,))
-        return [_row_event(row) for row in rows]
+        return [row_event(row) for row in rows]
 
-    async def read_streams(self, stream_ids: Collection[str]) -> dict[str, list[StoredEvent]]:
-        """The events of several streams, each in version order, in one query."""
-        streams: dict[str, list[StoredEvent]] = {stream_id: [] for stream_id in stream_ids}
-        marks = ", ".join("?" * len(streams))
-        rows = await self._run(
-            f"SELECT {COLUMNS} FROM events WHERE stream_id IN ({marks})"
-            " ORDER BY stream_id, version", list(streams))
-        for row in rows:
-            event = _row_event(row)
-            streams[event.stream_id].append(event)
-        return streams
-
-    async def read_all(self, after_position: Any = None) -> AsyncIterator[StoredEvent]:
-        """Every event in position order, a page at a time, after a position."""
-        position = after_position or 0
+    async def read_all(self) -> AsyncIterator[StoredEvent]:
+        """Every event, stream by stream in version order, a page at a time (the
+        (stream_id, version) index, continued from the last pair read)."""
+        after: tuple[str, int] = ("", 0)
         while True:
-            page = await self.read_page(position)
-            for event in page:
-                yield event
-            if len(page) < PAGE:
+            rows = await self._run(
+                f"SELECT {COLUMNS} FROM events WHERE (stream_id, version) > (?, ?)"
+                " ORDER BY stream_id, version LIMIT ?", (*after, PAGE))
+            for row in rows:
+                yield row_event(row)
+            if len(rows) < PAGE:
                 return
-            position = page[-1].position
+            after = (rows[-1][1], rows[-1][2])
 
     async def read_page(self, after_position: int) -> list[StoredEvent]:
         """Up to a page of events after a position, in position order."""
         rows = await self._run(
             f"SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
             (after_position or 0, PAGE))
-        return [_row_event(row) for row in rows]
+        return [row_event(row) for row in rows]
 
     async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
         """The event a command of this sender and id produced, if it was handled."""
         rows = await self._run(
             f"SELECT {COLUMNS} FROM events WHERE command_key = ?",
             (_command_key(command_id, issued_by),))
-        return _row_event(rows[0]) if rows else None
+        return row_event(rows[0]) if rows else None
 
     async def count(self, after_position: Any = None) -> int:
         """How many events the store holds after a position (all, without one)."""
         rows = await self._run(
             "SELECT COUNT(*) FROM events WHERE position > ?", (after_position or 0,))
         return int(rows[0][0])
+
+    async def oldest_recorded_at(self, after_position: Any = None) -> dt.datetime | None:
+        """The recording time of the first event after a position."""
+        rows = await self._run(
+            "SELECT metadata FROM events WHERE position > ? ORDER BY position LIMIT 1",
+            (after_position or 0,))
+        if not rows:
+            return None
+        return dt.datetime.fromisoformat(json.loads(rows[0][0])["recorded_at"])
 
     async def last_position(self) -> int:
         """The position of the newest event (0 for an empty store)."""

@@ -15,7 +15,6 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from travelbuddy.config import Settings
-from travelbuddy.domain import Flight, Hotel
 from travelbuddy.graphql.catalog_types import FlightOffer, HotelOffer
 from travelbuddy.graphql.context import GraphQLContext
 from travelbuddy.graphql.errors import ServiceSchema
@@ -114,8 +113,8 @@ class Query:
         if not 0 < (check_out - check_in).days <= MAX_STAY_NIGHTS:
             raise GraphQLError(f"checkOut must be 1 to {MAX_STAY_NIGHTS} nights after checkIn",
                                extensions={"code": "BAD_USER_INPUT"})
-        found = await info.context.services.catalog.hotels({"city": city})
-        return [HotelOffer.of(h, check_in, check_out) for h in sorted(found, key=_by_id)]
+        found = await info.context.services.read_models.catalog.hotels_in(city)
+        return [HotelOffer.of(h, check_in, check_out) for h in found]
 
     @strawberry.field(description="Flights from one airport to another on a day, with "
                       "their fares and perks.")
@@ -125,14 +124,8 @@ class Query:
         to: Annotated[str, strawberry.argument(description="IATA code.")],
         date: dt.date,
     ) -> list[FlightOffer]:
-        found = await info.context.services.catalog.flights(
-            {"origin": from_.upper(), "destination": to.upper()}
-        )
-        return [FlightOffer.of(f, date) for f in sorted(found, key=_by_id)]
-
-
-def _by_id(entry: Hotel | Flight) -> str:
-    return entry.id
+        found = await info.context.services.read_models.catalog.flights_between(from_, to)
+        return [FlightOffer.of(f, date) for f in found]
 
 
 @strawberry.type(description="Live booking updates.")
@@ -142,7 +135,7 @@ class Subscription:
         self, info: Info[GraphQLContext, None], booking_id: strawberry.ID
     ) -> AsyncGenerator[Booking, None]:
         reader = reader_of(info)
-        async for view in info.context.services.queries.watch(reader, str(booking_id)):
+        async for view in info.context.services.updates.watch(reader, str(booking_id)):
             yield Booking.from_view(view)
 
     @strawberry.subscription(description="All of the caller's bookings now, then every change.")
@@ -150,7 +143,7 @@ class Subscription:
         self, info: Info[GraphQLContext, None]
     ) -> AsyncGenerator[Booking, None]:
         reader = reader_of(info)
-        async for view in info.context.services.queries.watch(reader, None):
+        async for view in info.context.services.updates.watch(reader, None):
             yield Booking.from_view(view)
 
 

@@ -15,16 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from typing import Any
-
-from pymongo.asynchronous.database import AsyncDatabase
 
 from travelbuddy.eventstore.feeds import ChangeFeed
 from travelbuddy.eventstore.port import EventStore, StoredEvent
 from travelbuddy.integration.bus import Bus, BusUnavailable
 from travelbuddy.integration.messages import BookingEventEnvelope
 from travelbuddy.integration.topics import BOOKINGS
-from travelbuddy.readmodels.checkpoints import CheckpointStore
+from travelbuddy.readmodels.ports import ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 log = logging.getLogger(__name__)
@@ -42,12 +39,9 @@ class BusPublisher:
         self.name = name
         self.published = 0
 
-    async def setup(self) -> None:
-        """Nothing to prepare: the topics are ensured before the relay starts."""
-
-    async def apply(self, events: Sequence[StoredEvent]) -> None:
+    async def apply(self, events: Sequence[StoredEvent], batch: ProjectionBatch) -> None:
         """Publish the events in order, each keyed by booking id; return once the bus has
-        them all."""
+        them all (the batch gets nothing to write but the relay's checkpoint)."""
         for event in events:
             await self._publish(event)
 
@@ -74,14 +68,14 @@ class Relay:
 
     def __init__(
         self,
-        database: AsyncDatabase[dict[str, Any]],
+        read_models: ReadModelStore,
         store: EventStore,
         feed: ChangeFeed,
         bus: Bus,
         name: str | None = None,
     ) -> None:
         """`name` names the checkpoint; by default one per kind of bus."""
-        self._database = database
+        self._read_models = read_models
         self._store = store
         self._feed = feed
         self._bus = bus
@@ -98,7 +92,8 @@ class Relay:
         await self._bus.ensure_topics()
         name = self._name or (RELAY if self._bus.durable else IN_PROCESS_RELAY)
         if not self._bus.durable:
-            await CheckpointStore(self._database).delete(name)
+            await self._read_models.checkpoints.delete(name)
         self._publisher = BusPublisher(self._bus, name)
-        runner = ProjectorRunner(name, self._database, self._store, self._feed, [self._publisher])
+        runner = ProjectorRunner(
+            name, self._read_models, self._store, self._feed, [self._publisher])
         await runner.run(ready)

@@ -28,11 +28,9 @@ from travelbuddy.domain import (
     event_from_record,
 )
 from travelbuddy.eventstore.port import StoredEvent
+from travelbuddy.readmodels.ports import View
 
 __all__ = ["View", "apply_to_view", "fold_into"]
-
-View = dict[str, Any]
-"""A `booking_views` document."""
 
 _CURRENCY_SYMBOLS = {"JPY": "¥"}
 

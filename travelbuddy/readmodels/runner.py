@@ -1,39 +1,38 @@
-"""The projector runner: follows `events` with a change stream and feeds the projections.
+"""The projector runner: follows the change feed and feeds the projections.
 
-At-least-once: the resume token is saved in `checkpoints` only after every projection has
-applied the events before it, so a crash replays a few events and never skips one. With
-no checkpoint yet, the runner opens the change stream first and then catches up from the
-start of the store, so an event written between the two is seen (perhaps twice), never lost.
-A projection that fails on an event parks it in `projection_dlq` and the stream moves on.
-Events go to the projections in batches of what the feed has ready, so a backlog is
-applied with a few round trips per batch; a batch that fails is applied one event at a
-time to find the event to park.
+Each batch (what the feed has ready, up to BATCH_LIMIT events) goes to every projection,
+which adds its writes to one `ProjectionBatch`; the store commits the batch together with
+the checkpoint that covers it. On the embedded default that is one transaction
+(exactly-once); on MongoDB the checkpoint is written last, so a crash repeats a batch and
+the projections' version guards make the repeat harmless (at-least-once).
+
+With no checkpoint yet, the runner opens the feed first, then replays the store stream by
+stream in version order (`EventStore.read_all`), then follows the feed from where it was
+opened: an event written meanwhile is seen twice, never lost, and a booking's events are
+never applied out of order, whichever process wrote them. Until that first catch-up is
+done the checkpoint says so (`caught_up` False), and readiness answers 503.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from pymongo.asynchronous.database import AsyncDatabase
-
 from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor
 from travelbuddy.eventstore.mongo import MalformedEvent
 from travelbuddy.eventstore.port import EventStore, StoredEvent
-from travelbuddy.readmodels.checkpoints import CheckpointStore
-from travelbuddy.readmodels.dead_letters import ParkedEvents
+from travelbuddy.readmodels.ports import Checkpoint, ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.projections import Projection
 
 log = logging.getLogger(__name__)
 
-# An empty poll answers at once (mongo-java-server does not wait server-side; the
-# embedded feed is a query): pause between empty polls so an idle follower does not spin.
-IDLE_POLL_SECONDS = 0.02
-CHECKPOINT_EVERY = 100
 # The most events handed to the projections at once: what the feed has ready, up to this.
 BATCH_LIMIT = 200
+# During a first catch-up, how often its progress is recorded (for status and readiness).
+PROGRESS_EVERY = 2_000
 
 
 class ProjectorRunner:
@@ -42,42 +41,31 @@ class ProjectorRunner:
     def __init__(
         self,
         name: str,
-        database: AsyncDatabase[dict[str, Any]],
+        read_models: ReadModelStore,
         store: EventStore,
         feed: ChangeFeed,
         projections: Sequence[Projection],
     ) -> None:
         self.name = name
+        self._read_models = read_models
         self._store = store
         self._feed = feed
         self._projections = list(projections)
-        self._checkpoints = CheckpointStore(database)
-        self._parked = ParkedEvents(database)
         self.applied = 0
         self.parked = 0
-
-    async def setup(self) -> None:
-        """Create every projection's indexes."""
-        for projection in self._projections:
-            await projection.setup()
+        self._position: Any = None
+        self._recorded_at: dt.datetime | None = None
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Follow the stream until cancelled. `ready` is set once caught up."""
-        await self.setup()
-        checkpoint = await self._checkpoints.load(self.name)
-        if checkpoint is not None and checkpoint.resume_token is not None:
+        checkpoint = await self._read_models.checkpoints.load(self.name)
+        if checkpoint is not None and checkpoint.caught_up and checkpoint.resume_token is not None:
             cursor = await self._feed.open(checkpoint.resume_token)
+            self._position, self._recorded_at = checkpoint.position, checkpoint.recorded_at
             log.info("event=projector_resumed projector=%s", self.name)
         else:
             cursor = await self._feed.open()
-            caught_up, last = 0, None
-            async for batch in batches(self._store.read_all(), BATCH_LIMIT):
-                await self.apply(batch)
-                caught_up, last = caught_up + len(batch), batch[-1]
-            # Where it stands, for status and readiness; without a resume token yet, a
-            # restart catches up again (the projections are idempotent).
-            await self._save(cursor, last)
-            log.info("event=projector_caught_up projector=%s events=%d", self.name, caught_up)
+            await self._catch_up(cursor)
         if ready is not None:
             ready.set()
         try:
@@ -85,24 +73,29 @@ class ProjectorRunner:
         finally:
             await cursor.close()
 
+    async def _catch_up(self, cursor: FeedCursor) -> None:
+        """Replay the store stream by stream into the projections (the feed is open)."""
+        caught_up = 0
+        async for batch in batches(self._store.read_all(), BATCH_LIMIT):
+            done = caught_up + len(batch)
+            progress = None
+            if done // PROGRESS_EVERY != caught_up // PROGRESS_EVERY:
+                progress = self._checkpoint(None, caught_up=False, applied=done)
+            await self.apply(batch, progress)
+            caught_up = done
+            for event in batch:  # where the replay reached, for the lag until the feed moves
+                if self._position is None or _after(event.position, self._position):
+                    self._position, self._recorded_at = event.position, event.metadata.recorded_at
+        await self._commit(ProjectionBatch(), cursor)
+        log.info("event=projector_caught_up projector=%s events=%d", self.name, caught_up)
+
     async def _follow(self, cursor: FeedCursor) -> None:
-        unsaved = 0
-        last: StoredEvent | None = None
         while True:
             batch, malformed = await self._take(cursor)
-            unsaved += malformed  # the checkpoint may move past them: they are parked
-            if not batch:
-                if unsaved:
-                    await self._save(cursor, last)
-                    unsaved = 0
-                await asyncio.sleep(IDLE_POLL_SECONDS)
+            if batch or malformed:
+                await self.apply(batch, self._checkpoint(cursor.resume_token))
                 continue
-            await self.apply(batch)
-            last = batch[-1]
-            unsaved += len(batch)
-            if unsaved >= CHECKPOINT_EVERY:
-                await self._save(cursor, last)
-                unsaved = 0
+            await cursor.wait()
 
     async def _take(self, cursor: FeedCursor) -> tuple[list[StoredEvent], int]:
         """The events the feed has ready, at most BATCH_LIMIT, and how many malformed
@@ -116,60 +109,68 @@ class ProjectorRunner:
                 malformed += 1
                 self.parked += 1
                 log.error("event=malformed_event_parked projector=%s error=%s", self.name, error)
-                await self._parked.park_malformed(error.document, error)
+                await self._read_models.parked.park_malformed(
+                    str(error.document.get("_id")), error.document, str(error))
                 continue
             if event is None:
                 break
             batch.append(event)
+            self._position, self._recorded_at = event.position, event.metadata.recorded_at
         return batch, malformed
 
-    async def _save(self, cursor: FeedCursor, last: StoredEvent | None) -> None:
-        recorded_at = last.metadata.recorded_at if last else None
-        await self._checkpoints.save(
-            self.name, cursor.resume_token, last.position if last else None, recorded_at
+    async def _commit(self, batch: ProjectionBatch, cursor: FeedCursor) -> None:
+        batch.checkpoint = self._checkpoint(cursor.resume_token)
+        await self._read_models.commit(batch)
+
+    def _checkpoint(
+        self, resume_token: Any, *, caught_up: bool = True, applied: int = 0
+    ) -> Checkpoint:
+        return Checkpoint(
+            follower=self.name, resume_token=resume_token, position=self._position,
+            recorded_at=self._recorded_at, saved_at=dt.datetime.now(dt.UTC),
+            caught_up=caught_up, applied=applied,
         )
 
-    async def apply(self, events: Sequence[StoredEvent]) -> None:
-        """Hand events to every projection; park each one a projection cannot apply."""
+    async def apply(self, events: Sequence[StoredEvent], checkpoint: Checkpoint | None) -> None:
+        """Hand events to every projection and commit what they wrote, with `checkpoint`."""
+        batch = ProjectionBatch(checkpoint=checkpoint)
         for projection in self._projections:
-            await self._apply_to(projection, events)
+            await projection.apply(events, batch)
+        await self._read_models.commit(batch)
         self.applied += len(events)
+        self._log_parked(batch)
 
-    async def _apply_to(self, projection: Projection, events: Sequence[StoredEvent]) -> None:
-        try:
-            await projection.apply(events)
-        except Exception as error:
-            if len(events) > 1:
-                # Which one? Apply them one at a time (applying again changes nothing).
-                for event in events:
-                    await self._apply_to(projection, [event])
-                return
-            event = events[0]
+    def _log_parked(self, batch: ProjectionBatch) -> None:
+        for projection, event, error in batch.parked:
             self.parked += 1
             log.warning(
                 "event=projection_failed projector=%s projection=%s stream_id=%s "
                 "version=%d event_type=%s error=%r",
-                self.name, projection.name, event.stream_id, event.version, event.type, error,
+                self.name, projection, event.stream_id, event.version, event.type, error,
             )
-            await self._parked.park(projection.name, event, error)
 
     async def retry_parked(self) -> tuple[int, int]:
-        """Apply parked events again; return (applied, still failing)."""
-        by_name = {projection.name: projection for projection in self._projections}
+        """Apply parked events again, in stream order; return (applied, still failing)."""
+        entries = await self._read_models.parked.list()
         done = failed = 0
-        for entry in await self._parked.list():
-            projection = by_name.get(entry["projection"])
-            if projection is None:
+        for projection in self._projections:
+            mine = [entry for entry in entries if entry.projection == projection.name]
+            if not mine:
                 continue
-            try:
-                await projection.apply([ParkedEvents.event_of(entry)])
-            except Exception as error:
-                failed += 1
-                await self._parked.park(projection.name, ParkedEvents.event_of(entry), error)
-                continue
-            await self._parked.remove(entry["_id"])
-            done += 1
+            batch = ProjectionBatch()
+            await projection.apply([entry.event for entry in mine], batch)
+            still = {event.metadata.event_id for _, event, _ in batch.parked}
+            batch.unparked = [e.entry_id for e in mine if e.event.metadata.event_id not in still]
+            await self._read_models.commit(batch)
+            done, failed = done + len(batch.unparked), failed + len(still)
         return done, failed
+
+
+def _after(position: Any, other: Any) -> bool:
+    try:
+        return bool(position > other)
+    except TypeError:
+        return True
 
 
 async def batches(events: AsyncIterator[StoredEvent], size: int
