@@ -15,9 +15,9 @@ from typing import Any
 from travelbuddy.application import BookingCommands, Catalog, StaticCatalog
 from travelbuddy.config import Settings
 from travelbuddy.domain.sample_catalog import SAMPLE_FLIGHTS, SAMPLE_HOTELS
-from travelbuddy.eventstore.feeds import ChangeFeed, SqliteChangeFeed
+from travelbuddy.eventstore.feeds import ChangeFeed
 from travelbuddy.eventstore.port import EventStore
-from travelbuddy.eventstore.sqlite import SqliteEventStore
+from travelbuddy.eventstore.sqlite import SqliteChangeFeed, SqliteEventStore
 from travelbuddy.graphql.fanout import BookingUpdates
 from travelbuddy.integration.bus import Bus
 from travelbuddy.integration.kafka_bus import KafkaBus

@@ -10,8 +10,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from travelbuddy.eventstore.feeds import MongoChangeFeed
-from travelbuddy.eventstore.mongo import EVENTS, MongoEventStore
+from travelbuddy.eventstore.mongo import EVENTS, MongoChangeFeed, MongoEventStore
 from travelbuddy.readmodels.mongo import MongoReadModels
 
 

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor, MongoChangeFeed, SqliteChangeFeed
-from travelbuddy.eventstore.mongo import EVENTS, MongoEventStore
+from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor
+from travelbuddy.eventstore.mongo import EVENTS, MongoChangeFeed, MongoEventStore
 from travelbuddy.eventstore.port import EventMetadata, EventStore, NewEvent
-from travelbuddy.eventstore.sqlite import SqliteEventStore
+from travelbuddy.eventstore.sqlite import SqliteChangeFeed, SqliteEventStore
 
 
 @dataclass

@@ -4,6 +4,7 @@ id as the log line that holds its traceback; only debug mode shows the original 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import re
@@ -20,7 +21,7 @@ from tests.integration.served import served
 from travelbuddy.app import create_app
 from travelbuddy.application import BookingCommands, StaticCatalog
 from travelbuddy.bootstrap import Services
-from travelbuddy.graphql.fanout import BookingUpdates
+from travelbuddy.graphql.fanout import BookingUpdates, SubscriberTooSlow
 from travelbuddy.readmodels.queries import BookingQueries
 
 SECRET = "mongodb at db-7.internal:27017 refused the connection"
@@ -140,3 +141,37 @@ async def test_failed_subscription_answers_an_error_id_that_is_in_the_log(
     error_id = error["extensions"]["error_id"]
     assert error["message"] == f"Internal server error (id {error_id})"
     internal_error_logged(caplog, error_id)
+
+
+class SlowSubscriberUpdates(BookingUpdates):
+    """A fan-out that sends the current state and then ends the subscriber as too slow."""
+
+    async def watch(self, *args: Any) -> AsyncGenerator[Any, None]:
+        yield {"_id": "b-1", "customer_id": "alice", "status": "PENDING", "version": 1,
+               "created_at": dt.datetime.now(dt.UTC), "updated_at": dt.datetime.now(dt.UTC)}
+        raise SubscriberTooSlow()
+
+
+async def test_a_subscriber_ended_for_being_slow_gets_an_error_it_can_act_on(
+    services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    slow = replace(services, updates=SlowSubscriberUpdates(services.read_models.views))
+    async with (
+        served(create_app(services.settings, services=slow)) as server,
+        websockets.connect(
+            f"ws://{server}/graphql",
+            subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+        ) as ws,
+    ):
+        await ws.send(json.dumps({"type": "connection_init", "payload": caller_headers("alice")}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {
+            "query": "subscription { myBookingUpdates { id version } }"}}))
+        first = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+        ended = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
+
+    assert first["payload"]["data"] == {"myBookingUpdates": {"id": "b-1", "version": 1}}
+    [error] = ended["payload"]["errors"]
+    assert error["extensions"] == {"code": "SUBSCRIBER_TOO_SLOW"}
+    assert error["message"].startswith("subscription ended: the client did not keep up")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

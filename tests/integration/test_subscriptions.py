@@ -11,6 +11,7 @@ from gql.transport.httpx import HTTPXAsyncTransport
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.auth import agent_bearer, bearer
+from travelbuddy.bootstrap import Services
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
@@ -142,3 +143,24 @@ async def test_another_customers_booking_cannot_be_watched(
         with pytest.raises(TimeoutError):
             await next_within(updates, 1.0)
 
+
+
+async def test_many_subscriptions_share_the_process_feed_and_each_gets_its_own_change(
+    live_server: str, services: Services, projector: ProjectorRunner, trip: dict[str, Any]
+) -> None:
+    bookings = [await request_trip(live_server, trip) for _ in range(12)]
+    async with (Client(transport=websocket(live_server, "alice")) as first,
+                Client(transport=websocket(live_server, "alice")) as second):
+        streams = [(first if n % 2 else second).subscribe(
+            with_vars(BOOKING_UPDATED, {"id": booking})) for n, booking in enumerate(bookings)]
+        for updates in streams:  # the current state first
+            assert (await next_within(updates, 5.0))["bookingUpdated"]["version"] == 1
+        assert services.updates.subscribers == len(bookings)
+        assert services.updates.running  # one feed task for all of them
+        async with agent_commands(live_server) as session:
+            for booking in bookings:
+                await session.execute(with_vars(CONFIRM_HOTEL,
+                    {"input": {"bookingId": booking, "confirmationCode": "H-1"}}))
+        changed = [(await next_within(updates))["bookingUpdated"] for updates in streams]
+
+    assert changed == [{"id": b, "status": "PENDING", "version": 2} for b in bookings]

@@ -7,20 +7,24 @@ on metadata.command_key (sender and command id) makes a repeated command collide
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pymongo import ASCENDING, IndexModel
+from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from travelbuddy.eventstore.feeds import IDLE_POLL_SECONDS, FeedCursor
 from travelbuddy.eventstore.port import (
     ConcurrencyError,
     DuplicateCommand,
     EventMetadata,
+    MalformedEvent,
     NewEvent,
     StoredEvent,
 )
@@ -28,6 +32,7 @@ from travelbuddy.eventstore.port import (
 log = logging.getLogger(__name__)
 
 EVENTS = "events"
+MAX_AWAIT_MS = 500
 STREAM_VERSION_INDEX = "stream_version"
 COMMAND_KEY_INDEX = "command_key"
 
@@ -49,14 +54,6 @@ def event_document(stream_id: str, version: int, event: NewEvent) -> Document:
 def command_key(command_id: str, issued_by: str | None) -> str:
     """A command id scoped to its sender: another sender's equal id is another command."""
     return f"{issued_by or ''}\x1f{command_id}"
-
-
-class MalformedEvent(ValueError):
-    """A document in `events` that is not an event (a field missing or of the wrong kind)."""
-
-    def __init__(self, document: Document, error: Exception) -> None:
-        super().__init__(f"malformed event document {document.get('_id')!r}: {error!r}")
-        self.document = document
 
 
 def stored_event(document: Document) -> StoredEvent:
@@ -149,3 +146,43 @@ class MongoEventStore:
             return None
         recorded_at: dt.datetime | None = document.get("metadata", {}).get("recorded_at")
         return recorded_at
+
+
+# -- the change feed ---------------------------------------------------------------
+
+
+class MongoFeedCursor:
+    def __init__(self, stream: AsyncChangeStream[dict[str, Any]]) -> None:
+        self._stream = stream
+
+    @property
+    def resume_token(self) -> Any:
+        return self._stream.resume_token
+
+    async def try_next(self) -> StoredEvent | None:
+        while (change := await self._stream.try_next()) is not None:
+            if change.get("operationType") == "insert":  # events are append-only
+                return stored_event(change["fullDocument"])
+        return None
+
+    async def wait(self) -> None:
+        await asyncio.sleep(IDLE_POLL_SECONDS)
+
+    async def close(self) -> None:
+        await self._stream.close()
+
+
+class MongoChangeFeed:
+    """A change stream on `events`; its resume token is MongoDB's."""
+
+    def __init__(self, events: AsyncCollection[dict[str, Any]]) -> None:
+        self._events = events
+
+    async def open(self, resume_token: Any = None) -> FeedCursor:
+        """Watch `events` from the token, or from now."""
+        if resume_token is not None:
+            stream = await self._events.watch(
+                resume_after=resume_token, max_await_time_ms=MAX_AWAIT_MS)
+        else:
+            stream = await self._events.watch(max_await_time_ms=MAX_AWAIT_MS)
+        return MongoFeedCursor(stream)

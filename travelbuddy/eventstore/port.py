@@ -25,6 +25,15 @@ class DuplicateCommand(Exception):
         self.command_id = command_id
 
 
+class MalformedEvent(ValueError):
+    """A stored document that is not an event (a field missing or of the wrong kind);
+    followers park it and move on."""
+
+    def __init__(self, document: dict[str, Any], error: Exception) -> None:
+        super().__init__(f"malformed event document {document.get('_id')!r}: {error!r}")
+        self.document = document
+
+
 @dataclass(frozen=True)
 class EventMetadata:
     """Who caused an event and why: stored beside its data."""

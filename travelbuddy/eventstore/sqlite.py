@@ -13,10 +13,12 @@ import datetime as dt
 import json
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from travelbuddy.eventstore.feeds import FeedCursor
 from travelbuddy.eventstore.port import (
     ConcurrencyError,
     DuplicateCommand,
@@ -39,6 +41,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 PAGE = 500
+# The feed is woken by this process's appends; another process appending to the same file
+# (`travelbuddy seed`) is seen within this bound.
+OTHER_WRITERS_SECONDS = 0.25
 COLUMNS = "position, stream_id, version, type, schema_version, data, metadata"
 
 
@@ -198,3 +203,42 @@ class SqliteEventStore:
         """The position of the newest event (0 for an empty store)."""
         rows = await self._run("SELECT COALESCE(MAX(position), 0) FROM events")
         return int(rows[0][0])
+
+
+# -- the change feed ---------------------------------------------------------------
+
+
+class SqliteFeedCursor:
+    def __init__(self, store: SqliteEventStore, position: int) -> None:
+        self._store = store
+        self.resume_token: Any = position
+        self._buffer: deque[StoredEvent] = deque()
+        self._appends_seen = store.appends
+
+    async def try_next(self) -> StoredEvent | None:
+        if not self._buffer:
+            self._appends_seen = self._store.appends  # before the read: no wake-up is lost
+            self._buffer.extend(await self._store.read_page(self.resume_token))
+        if not self._buffer:
+            return None
+        event = self._buffer.popleft()
+        self.resume_token = event.position
+        return event
+
+    async def wait(self) -> None:
+        await self._store.appended(self._appends_seen, OTHER_WRITERS_SECONDS)
+
+    async def close(self) -> None:
+        self._buffer.clear()
+
+
+class SqliteChangeFeed:
+    """The embedded store's events by global position; the position is the token."""
+
+    def __init__(self, store: SqliteEventStore) -> None:
+        self._store = store
+
+    async def open(self, resume_token: Any = None) -> FeedCursor:
+        """A cursor after the token's position, or after the newest event now."""
+        start = resume_token if resume_token is not None else await self._store.last_position()
+        return SqliteFeedCursor(self._store, int(start))

@@ -18,6 +18,7 @@ from travelbuddy.config import Settings
 from travelbuddy.graphql.catalog_types import FlightOffer, HotelOffer
 from travelbuddy.graphql.context import GraphQLContext
 from travelbuddy.graphql.errors import ServiceSchema
+from travelbuddy.graphql.fanout import SubscriberTooSlow
 from travelbuddy.graphql.limits import default_settings, schema_config, schema_extensions
 from travelbuddy.graphql.query_types import (
     Booking,
@@ -27,6 +28,7 @@ from travelbuddy.graphql.query_types import (
     NightOccupancy,
     PageInfo,
 )
+from travelbuddy.readmodels.ports import View
 from travelbuddy.readmodels.queries import MAX_PAGE_SIZE, InvalidCursor, Reader
 
 MAX_OCCUPANCY_DAYS = 366
@@ -134,17 +136,27 @@ class Subscription:
     async def booking_updated(
         self, info: Info[GraphQLContext, None], booking_id: strawberry.ID
     ) -> AsyncGenerator[Booking, None]:
-        reader = reader_of(info)
-        async for view in info.context.services.updates.watch(reader, str(booking_id)):
+        async for view in _watch(info, str(booking_id)):
             yield Booking.from_view(view)
 
     @strawberry.subscription(description="All of the caller's bookings now, then every change.")
     async def my_booking_updates(
         self, info: Info[GraphQLContext, None]
     ) -> AsyncGenerator[Booking, None]:
-        reader = reader_of(info)
-        async for view in info.context.services.updates.watch(reader, None):
+        async for view in _watch(info, None):
             yield Booking.from_view(view)
+
+
+async def _watch(info: Info[GraphQLContext, None], booking_id: str | None
+                 ) -> AsyncGenerator[View, None]:
+    """The caller's updates from the process's fan-out; a subscriber ended for being slow
+    gets an error it can act on (subscribe again), not an internal one."""
+    reader = reader_of(info)
+    try:
+        async for view in info.context.services.updates.watch(reader, booking_id):
+            yield view
+    except SubscriberTooSlow as error:
+        raise GraphQLError(str(error), extensions={"code": "SUBSCRIBER_TOO_SLOW"}) from error
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

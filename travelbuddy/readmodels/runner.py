@@ -22,8 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor
-from travelbuddy.eventstore.mongo import MalformedEvent
-from travelbuddy.eventstore.port import EventStore, StoredEvent
+from travelbuddy.eventstore.port import EventStore, MalformedEvent, StoredEvent
 from travelbuddy.readmodels.ports import Checkpoint, ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.projections import Projection
 
