@@ -27,6 +27,7 @@ from travelbuddy.readmodels.ports import ReadModelStore
 from travelbuddy.readmodels.projections import BookingViews, HotelOccupancy
 from travelbuddy.readmodels.queries import BookingQueries
 from travelbuddy.readmodels.runner import ProjectorRunner
+from travelbuddy.readmodels.single_active import SingleActive
 from travelbuddy.readmodels.sqlite import SqliteReadModels
 
 READ_MODELS_PROJECTOR = "read-models"
@@ -51,14 +52,21 @@ class Services:
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def projector(self) -> ProjectorRunner:
-        """The runner of the read-model projections (booking_views, hotel_occupancy)."""
+        """The runner of the read-model projections (booking_views, hotel_occupancy), one
+        active at a time across replicas (its lease)."""
         return ProjectorRunner(
             READ_MODELS_PROJECTOR,
             self.read_models,
             self.store,
             self.feed,
             [BookingViews(self.read_models), HotelOccupancy(self.read_models)],
+            self.single_active(READ_MODELS_PROJECTOR),
         )
+
+    def single_active(self, name: str) -> SingleActive:
+        """The lease that makes the worker `name` run once across replicas."""
+        return SingleActive(name, self.read_models.leases, ttl=self.settings.lease_ttl_seconds,
+                            renew_every=self.settings.lease_renew_seconds)
 
     async def close(self) -> None:
         """Release connections and files."""

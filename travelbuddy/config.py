@@ -44,6 +44,13 @@ class Settings(BaseSettings):
         0.0, ge=0.0, le=1.0, description="Share of reservations the simulated partners reject."
     )
     log_level: str = Field("INFO", description="Logging level.")
+    lease_ttl_seconds: float = Field(
+        6.0, gt=0, description="How long a single-active worker's lease lasts unrenewed: "
+        "a standby takes over at most this long after the holder died."
+    )
+    lease_renew_seconds: float = Field(
+        2.0, gt=0, description="How often the holder of a lease renews it."
+    )
 
     # GraphQL abuse limits: each request is refused (a GraphQL error, or 413 / 400 before
     # parsing) when it goes over one; see the README's "Limits".

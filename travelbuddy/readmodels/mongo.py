@@ -27,6 +27,7 @@ from travelbuddy.readmodels.mongo_bookkeeping import (
     park_updates,
 )
 from travelbuddy.readmodels.mongo_catalog import FLIGHTS, HOTELS, MongoCatalogStore
+from travelbuddy.readmodels.mongo_leases import LEASES, MongoLeases
 from travelbuddy.readmodels.mongo_occupancy import (
     MongoOccupancy,
     hold_changes,
@@ -42,6 +43,7 @@ from travelbuddy.readmodels.ports import (
     CatalogStore,
     CheckpointStore,
     HoldWrite,
+    LeaseStore,
     OccupancyStore,
     ParkedEvents,
     ProjectionBatch,
@@ -100,6 +102,7 @@ class MongoReadModels:
         self.checkpoints: CheckpointStore = self._checkpoints
         self.parked: ParkedEvents = self._parked
         self.catalog: CatalogStore = self._catalog
+        self.leases: LeaseStore = MongoLeases(database[LEASES])
 
     async def setup(self) -> None:
         """Create every collection's indexes (idempotent: safe at every start-up)."""

@@ -9,10 +9,11 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from travelbuddy.eventstore.mongo import event_document, stored_event
 from travelbuddy.eventstore.port import NewEvent, StoredEvent
-from travelbuddy.readmodels.ports import Checkpoint, ParkedEvent
+from travelbuddy.readmodels.ports import Checkpoint, LeaseLost, ParkedEvent
 
 CHECKPOINTS = "checkpoints"
 PROJECTION_DLQ = "projection_dlq"
@@ -43,12 +44,28 @@ class MongoCheckpoints:
             # Saved before catch-up was tracked: the follower was past it.
             caught_up=document.get("caught_up", True),
             applied=document.get("applied", 0),
+            fencing=document.get("fencing"),
         )
 
     async def save(self, checkpoint: Checkpoint) -> None:
-        """Record where the follower stands (after the effects of everything before it)."""
-        await self.collection.replace_one(
-            {"_id": checkpoint.follower}, checkpoint_document(checkpoint), upsert=True)
+        """Record where the follower stands (after the effects of everything before it).
+
+        A checkpoint with a fencing number replaces only one written with no greater
+        number: a worker that lost its lease to a newer one gets LeaseLost and the stored
+        checkpoint never moves backwards.
+        """
+        if checkpoint.fencing is None:
+            await self.collection.replace_one(
+                {"_id": checkpoint.follower}, checkpoint_document(checkpoint), upsert=True)
+            return
+        not_newer = {"$or": [{"fencing": {"$lte": checkpoint.fencing}},
+                             {"fencing": None}]}
+        try:
+            await self.collection.replace_one(
+                {"_id": checkpoint.follower, **not_newer}, checkpoint_document(checkpoint),
+                upsert=True)
+        except DuplicateKeyError as error:  # a newer holder's checkpoint is there
+            raise LeaseLost(checkpoint.follower, checkpoint.fencing) from error
 
     async def names(self) -> list[str]:
         """The followers that have a checkpoint."""
@@ -68,6 +85,7 @@ def checkpoint_document(checkpoint: Checkpoint) -> dict[str, Any]:
         "saved_at": checkpoint.saved_at,
         "caught_up": checkpoint.caught_up,
         "applied": checkpoint.applied,
+        "fencing": checkpoint.fencing,
     }
 
 

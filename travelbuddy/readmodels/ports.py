@@ -102,6 +102,33 @@ class Checkpoint:
     saved_at: dt.datetime
     caught_up: bool = True
     applied: int = 0
+    fencing: int | None = None
+    """The fencing number of the follower's lease when it was written: a store refuses a
+    checkpoint whose number is not the lease's current one (`LeaseLost`)."""
+
+
+@dataclass(frozen=True)
+class Lease:
+    """The right to be the one active worker of `name` until `expires_at`.
+
+    `fencing` grows by one whenever the lease changes hands, so a writer that lost its
+    lease (paused, partitioned) is recognised by its old number and refused. A name may
+    later carry a segment ("relay/segment-0-of-4") to split work by stream hash.
+    """
+
+    name: str
+    owner: str
+    fencing: int
+    expires_at: dt.datetime
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds its lease: another took over. Nothing was written."""
+
+    def __init__(self, name: str, fencing: int | None) -> None:
+        super().__init__(f"the lease of {name} is no longer held at fencing number {fencing}")
+        self.name = name
+        self.fencing = fencing
 
 
 @dataclass
@@ -251,6 +278,29 @@ class CatalogStore(Protocol):
         ...
 
 
+class LeaseStore(Protocol):
+    """Leases of single-active workers (the read-model projector, the relay, the catalog
+    projector), one per name. Times are the caller's clock (UTC)."""
+
+    async def acquire(self, name: str, owner: str, ttl: float) -> Lease | None:
+        """Take the lease for `ttl` seconds if it is free, expired or already `owner`'s
+        (then it is renewed, keeping its fencing number); a change of hands increments the
+        fencing number. None when another owner holds it."""
+        ...
+
+    async def renew(self, lease: Lease, ttl: float) -> Lease | None:
+        """Extend a held lease by `ttl` seconds from now; None when it was lost."""
+        ...
+
+    async def release(self, lease: Lease) -> None:
+        """Give a held lease up at once (a clean stop), so a standby need not wait."""
+        ...
+
+    async def holder(self, name: str) -> Lease | None:
+        """Who holds (or last held) the lease, or None if nobody ever did."""
+        ...
+
+
 class ReadModelStore(Protocol):
     """The query collections and the runner's bookkeeping, on one database."""
 
@@ -265,6 +315,8 @@ class ReadModelStore(Protocol):
     def parked(self) -> ParkedEvents: ...
     @property
     def catalog(self) -> CatalogStore: ...
+    @property
+    def leases(self) -> LeaseStore: ...
 
     async def setup(self) -> None:
         """Create tables / indexes (idempotent)."""
@@ -272,7 +324,9 @@ class ReadModelStore(Protocol):
 
     async def commit(self, batch: ProjectionBatch) -> None:
         """Write a batch's views, holds, parked events and checkpoint (see the module doc).
-        A parked event parked again is one entry with its attempts counted."""
+        A parked event parked again is one entry with its attempts counted. A checkpoint
+        with a fencing number that is no longer its follower's lease's raises `LeaseLost`
+        (on SQLite nothing of the batch is written then)."""
         ...
 
     async def fresh(self, projection: str) -> ReadModelStore:

@@ -25,6 +25,7 @@ from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor
 from travelbuddy.eventstore.port import EventStore, MalformedEvent, StoredEvent
 from travelbuddy.readmodels.ports import Checkpoint, ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.projections import Projection
+from travelbuddy.readmodels.single_active import SingleActive
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,12 @@ class ProjectorRunner:
         store: EventStore,
         feed: ChangeFeed,
         projections: Sequence[Projection],
+        single_active: SingleActive | None = None,
     ) -> None:
+        """With `single_active`, the runner works only while it holds that lease, and its
+        checkpoints carry the lease's fencing number."""
         self.name = name
+        self._single_active = single_active
         self._read_models = read_models
         self._store = store
         self._feed = feed
@@ -56,7 +61,14 @@ class ProjectorRunner:
         self._recorded_at: dt.datetime | None = None
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
-        """Follow the stream until cancelled. `ready` is set once caught up."""
+        """Follow the stream until cancelled. `ready` is set once caught up. A standby
+        (another replica holds the lease) waits; LeaseLost when the lease is lost."""
+        if self._single_active is None:
+            await self._run(ready)
+        else:
+            await self._single_active.run(lambda: self._run(ready))
+
+    async def _run(self, ready: asyncio.Event | None) -> None:
         checkpoint = await self._read_models.checkpoints.load(self.name)
         if checkpoint is not None and checkpoint.caught_up and checkpoint.resume_token is not None:
             cursor = await self._feed.open(checkpoint.resume_token)
@@ -124,10 +136,14 @@ class ProjectorRunner:
     def _checkpoint(
         self, resume_token: Any, *, caught_up: bool = True, applied: int = 0
     ) -> Checkpoint:
+        fencing = None
+        if self._single_active is not None:
+            self._single_active.check()  # never write past the lease
+            fencing = self._single_active.fencing
         return Checkpoint(
             follower=self.name, resume_token=resume_token, position=self._position,
             recorded_at=self._recorded_at, saved_at=dt.datetime.now(dt.UTC),
-            caught_up=caught_up, applied=applied,
+            caught_up=caught_up, applied=applied, fencing=fencing,
         )
 
     async def apply(self, events: Sequence[StoredEvent], checkpoint: Checkpoint | None) -> None:

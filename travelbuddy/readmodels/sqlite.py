@@ -29,6 +29,7 @@ from travelbuddy.readmodels.ports import (
     CatalogStore,
     CheckpointStore,
     HoldWrite,
+    LeaseStore,
     OccupancyStore,
     PageKey,
     ParkedEvents,
@@ -39,6 +40,7 @@ from travelbuddy.readmodels.ports import (
     View,
     ViewWrite,
 )
+from travelbuddy.readmodels.sqlite_leases import SqliteLeases
 from travelbuddy.readmodels.sqlite_tables import (
     PAGE,
     ReadModelFile,
@@ -297,6 +299,7 @@ class SqliteReadModels:
         self.checkpoints: CheckpointStore = self._checkpoints
         self.parked: ParkedEvents = self._parked
         self.catalog: CatalogStore = SqliteCatalog(self._file)
+        self.leases: LeaseStore = SqliteLeases(self._file)
         self._owns_file = True
         self._rebuilding: dict[str, str] = {}
         """For a fresh store: the name of the new table for each live one it replaces."""

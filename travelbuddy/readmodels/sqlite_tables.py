@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from travelbuddy.domain import CatalogView, Flight, Hotel, InMemoryCatalog
 from travelbuddy.eventstore.port import StoredEvent
 from travelbuddy.eventstore.sqlite import metadata_json, row_event
-from travelbuddy.readmodels.ports import Checkpoint, ParkedEvent
+from travelbuddy.readmodels.ports import Checkpoint, LeaseLost, ParkedEvent
 
 PAGE = 500
 """Views per `changes()` step, and ids per IN list."""
@@ -44,11 +44,13 @@ TABLES = {
     " swaps INTEGER NOT NULL)",
     "checkpoints": "(follower TEXT PRIMARY KEY, resume_token TEXT NOT NULL,"
     " position TEXT NOT NULL, recorded_at TEXT, saved_at TEXT NOT NULL,"
-    " caught_up INTEGER NOT NULL, applied INTEGER NOT NULL)",
+    " caught_up INTEGER NOT NULL, applied INTEGER NOT NULL, fencing INTEGER)",
     "projection_dlq": "(entry_id TEXT PRIMARY KEY, projection TEXT, stream_id TEXT,"
     " version INTEGER, type TEXT, schema_version INTEGER, data TEXT, metadata TEXT,"
     " position TEXT, document TEXT, error TEXT NOT NULL, attempts INTEGER NOT NULL,"
     " parked_at TEXT NOT NULL)",
+    "leases": "(name TEXT PRIMARY KEY, owner TEXT NOT NULL, fencing INTEGER NOT NULL,"
+    " expires_at REAL NOT NULL)",
     "hotels": "(id TEXT PRIMARY KEY, city TEXT NOT NULL, document TEXT NOT NULL)",
     "flights": "(id TEXT PRIMARY KEY, origin TEXT NOT NULL, destination TEXT NOT NULL,"
     " document TEXT NOT NULL)",
@@ -178,17 +180,17 @@ class SqliteCheckpoints:
     async def load(self, follower: str) -> Checkpoint | None:
         """The follower's checkpoint, or None before its first save."""
         rows = await self._file.rows(
-            "SELECT resume_token, position, recorded_at, saved_at, caught_up, applied"
+            "SELECT resume_token, position, recorded_at, saved_at, caught_up, applied, fencing"
             " FROM checkpoints WHERE follower = ?", (follower,))
         if not rows:
             return None
-        resume_token, position, recorded_at, saved_at, caught_up, applied = rows[0]
+        resume_token, position, recorded_at, saved_at, caught_up, applied, fencing = rows[0]
         return Checkpoint(
             follower=follower, resume_token=json.loads(resume_token),
             position=json.loads(position),
             recorded_at=None if recorded_at is None else dt.datetime.fromisoformat(recorded_at),
             saved_at=dt.datetime.fromisoformat(saved_at), caught_up=bool(caught_up),
-            applied=int(applied))
+            applied=int(applied), fencing=fencing)
 
     async def save(self, checkpoint: Checkpoint) -> None:
         """Record where the follower stands."""
@@ -205,14 +207,22 @@ class SqliteCheckpoints:
 
     @staticmethod
     def write(connection: sqlite3.Connection, checkpoint: Checkpoint) -> None:
-        """Store the checkpoint, replacing the follower's last one."""
+        """Store the checkpoint, replacing the follower's last one; raise LeaseLost (the
+        caller's transaction rolls back) when it carries a fencing number that is no
+        longer its follower's lease's."""
+        if checkpoint.fencing is not None:
+            row = connection.execute("SELECT fencing FROM leases WHERE name = ?",
+                                     (checkpoint.follower,)).fetchone()
+            if row is None or row[0] != checkpoint.fencing:
+                raise LeaseLost(checkpoint.follower, checkpoint.fencing)
         recorded_at = checkpoint.recorded_at
         connection.execute(
             "INSERT OR REPLACE INTO checkpoints (follower, resume_token, position, recorded_at,"
-            " saved_at, caught_up, applied) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " saved_at, caught_up, applied, fencing) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (checkpoint.follower, json.dumps(checkpoint.resume_token),
              json.dumps(checkpoint.position), None if recorded_at is None else iso(recorded_at),
-             iso(checkpoint.saved_at), int(checkpoint.caught_up), checkpoint.applied))
+             iso(checkpoint.saved_at), int(checkpoint.caught_up), checkpoint.applied,
+             checkpoint.fencing))
 
 
 class SqliteParkedEvents:
