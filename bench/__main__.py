@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import sys
 import tempfile
@@ -20,7 +21,9 @@ from bench import (
     peer_eventsourcing,
     projection_throughput,
     query_latency,
+    restart,
     serve_memory,
+    subscription_fanout,
 )
 from bench.context import EMBEDDED, MONGODB, BenchContext, mongodb, mongodb_label
 from bench.machine import describe
@@ -38,8 +41,11 @@ BENCHMARKS: dict[str, ModuleType] = {
     "queries": query_latency,
     "peer": peer_eventsourcing,
     "memory": serve_memory,
+    "fanout": subscription_fanout,
+    "restart": restart,
 }
-"""Each module has NAME, USES_MONGODB and `async def run(ctx) -> list[Figure]`."""
+"""Each module has NAME, USES_MONGODB and `async def run(ctx) -> list[Figure]` (and may
+have `uses_mongodb(sizes) -> bool`, when that depends on the sizes)."""
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -56,8 +62,10 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def run_one(ctx: BenchContext, module: ModuleType, with_mongodb: bool, budget: float
             ) -> list[Figure]:
-    """One benchmark, on a MongoDB of its own when it uses one, within `budget` seconds."""
-    with mongodb(ctx.scratch, with_mongodb and module.USES_MONGODB) as url:
+    """One benchmark, on a MongoDB of its own when it uses one, within `budget` seconds.
+    A module may also say per size whether it uses MongoDB (`uses_mongodb(sizes)`)."""
+    uses = getattr(module, "uses_mongodb", lambda sizes: module.USES_MONGODB)(ctx.sizes)
+    with mongodb(ctx.scratch, with_mongodb and uses) as url:
         ctx.mongodb_url = url
         figures: list[Figure] = asyncio.run(asyncio.wait_for(module.run(ctx), timeout=budget))
         return figures
@@ -107,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         "mode": mode,
         "machine": machine,
         "wall_seconds": time.monotonic() - started,
+        # Other work on the machine moves every figure: this says whether some ran meanwhile.
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "backends": {MONGODB: label, EMBEDDED: ctx.label(EMBEDDED)},
         "sizes": sizes.__dict__,
         "timings": timings,
@@ -114,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
         "notes": ([] if not args.quick else [
             f"quick run: small sizes (projection {sizes.projection_events:,} events, memory "
             f"after {' and '.join(f'{n:,}' for n in sizes.memory_events)} events, one round "
-            "per figure, e2e half a second per load); it keeps the harness alive, it is not "
-            "for decisions"]),
+            "per figure, e2e half a second per load, "
+            f"{', '.join(f'{n:,}' for n in sizes.fanout_subscriptions)} subscriptions on the "
+            "embedded default only, a restart after "
+            f"{', '.join(f'{n:,}' for n in sizes.restart_events)} events); it keeps the "
+            "harness alive, it is not for decisions"]),
     }
     args.results.mkdir(parents=True, exist_ok=True)
     prefix = "latest" if not args.quick else "quick"

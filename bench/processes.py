@@ -1,6 +1,9 @@
-"""Service processes the benchmarks start: `python -m bench.server` (benchmarks 3 and 4)
-and `travelbuddy serve` (benchmark 6). Each on free loopback ports, stopped by PID, and
-killed with the harness if it dies (PR_SET_PDEATHSIG, as the test servers are)."""
+"""Service processes the benchmarks start: `python -m bench.server` (benchmarks 3, 4 and 7)
+and `travelbuddy serve` (benchmarks 6 and 8). Each on free loopback ports, stopped by PID,
+and killed with the harness if it dies (PR_SET_PDEATHSIG, as the test servers are).
+
+The readiness path is polled every 20 ms; the moment of the first 200 and the process's
+RSS right then are kept (`ready_seconds`, `ready_rss`) for benchmark 8."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 
 from bench.identity import server_environment
 from tests.services.testbed import _die_with_parent, free_port
@@ -31,6 +35,12 @@ class ServiceProcess:
     port: int
     log: Path
     bare_port: int | None = None
+    started_at: float = 0.0
+    """time.monotonic() just before the process was started."""
+    ready_seconds: float | None = None
+    """From `started_at` to the first 200 of the readiness path."""
+    ready_rss: int | None = None
+    """The process's resident memory (bytes) read right after that 200."""
 
     @property
     def base_url(self) -> str:
@@ -54,20 +64,27 @@ def _environment(variables: dict[str, str]) -> dict[str, str]:
     return inherited | server_environment() | {"TRAVELBUDDY_LOG_LEVEL": "WARNING"} | variables
 
 
+READY_POLL_SECONDS = 0.02
+
+
 def _wait_ready(service: ServiceProcess, path: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
-    while True:
-        if service.process.poll() is not None:
-            raise RuntimeError(f"service exited early: {service.log.read_text()[-3000:]}")
-        try:
-            if httpx.get(service.base_url + path, timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"service not ready in {timeout:.0f} s: "
-                               f"{service.log.read_text()[-3000:]}")
-        time.sleep(0.05)
+    watched = psutil.Process(service.pid)
+    with httpx.Client(timeout=1) as http:
+        while True:
+            if service.process.poll() is not None:
+                raise RuntimeError(f"service exited early: {service.log.read_text()[-3000:]}")
+            try:
+                if http.get(service.base_url + path).status_code == 200:
+                    service.ready_rss = watched.memory_info().rss
+                    service.ready_seconds = time.monotonic() - service.started_at
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"service not ready in {timeout:.0f} s: "
+                                   f"{service.log.read_text()[-3000:]}")
+            time.sleep(READY_POLL_SECONDS)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -86,11 +103,13 @@ def _started(command: list[str], variables: dict[str, str], folder: Path, port: 
              ready_path: str, timeout: float, bare_port: int | None = None
              ) -> Iterator[ServiceProcess]:
     log = folder / f"service-{port}.log"
+    environment = _environment(variables)
     with log.open("ab") as output:
-        process = subprocess.Popen(command, env=_environment(variables), stdout=output,
+        started_at = time.monotonic()
+        process = subprocess.Popen(command, env=environment, stdout=output,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                    cwd=ROOT, preexec_fn=_die_with_parent)
-    service = ServiceProcess(process, port, log, bare_port)
+    service = ServiceProcess(process, port, log, bare_port, started_at)
     try:
         _wait_ready(service, ready_path, timeout)
         yield service
@@ -110,7 +129,8 @@ def bench_server(variables: dict[str, str], folder: Path, timeout: float
 
 @contextmanager
 def travelbuddy_serve(data_dir: Path, timeout: float) -> Iterator[ServiceProcess]:
-    """`travelbuddy serve` on the embedded default, once /readyz says it caught up."""
+    """`travelbuddy serve` on the embedded default, once /readyz says it caught up (lag 0:
+    TRAVELBUDDY_READINESS_MAX_LAG=0; the simulated partners answer at once)."""
     port = free_port()
     executable = Path(sys.executable).with_name("travelbuddy")
     variables = {"TRAVELBUDDY_DATA_DIR": str(data_dir), "TRAVELBUDDY_READINESS_MAX_LAG": "0",

@@ -58,7 +58,9 @@ def markdown(run: dict[str, Any], figures: Sequence[Figure]) -> str:
         f"- date: {machine['date']}; wall time {run['wall_seconds']:.0f} s",
         f"- machine: {machine['cores']} cores ({machine['cpu']}), "
         f"{machine['memory_gib']} GiB, load average at start "
-        f"{', '.join(str(x) for x in machine['load_average_at_start'])}",
+        f"{', '.join(str(x) for x in machine['load_average_at_start'])}"
+        + (f", at the end {', '.join(str(x) for x in run['load_average_at_end'])}"
+           if run.get("load_average_at_end") else ""),
         f"- Python {machine['python']} ({machine['implementation']}), {machine['os']}",
         f"- commit: {machine['commit']}",
         "- backends: " + "; ".join(f"`{name}` = {label}"
@@ -121,7 +123,7 @@ def plot_latency(path: Path, figures: Sequence[Figure]) -> bool:
                       color=color, label=f"ours {label}")
         for attribute, label, marker, color in styles:
             axis.plot(loads, [getattr(f.baseline, attribute) for f in rows], marker=marker,
-                      color=color, linestyle="--", alpha=0.5, label=f"raw feed {label}")
+                      color=color, linestyle="--", alpha=0.5, label=f"raw path {label}")
         axis.set_title(f"{backend}: mutation response → subscription push")
         axis.set_xlabel("offered load (commands per second)")
         axis.set_ylabel("latency (ms)")

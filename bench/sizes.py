@@ -36,6 +36,22 @@ class Sizes:
     peer_events: int
     peer_streams: int
     memory_events: tuple[int, ...]
+    fanout_subscriptions: tuple[int, ...]
+    """Open `bookingUpdated` subscriptions at each step of benchmark 7 (one booking each)."""
+    fanout_idle_seconds: float
+    """How long the server's idle CPU is sampled at each step."""
+    fanout_rate: int
+    """Changes per second on subscribed bookings while push latency is measured."""
+    fanout_seconds: float
+    fanout_warm_up_seconds: float
+    fanout_mongodb: bool
+    """Whether benchmark 7 also runs on MongoDB (not in --quick: the minute would not do)."""
+    restart_events: tuple[int, ...]
+    """Events in the store before each restart of benchmark 8 (the store grows)."""
+    restart_rounds: int
+    """Restarts measured per size; the RSS a while later is read on the first."""
+    restart_later_seconds: float
+    """How long after /readyz said ready the RSS is read again."""
     time_limit: float
     """Seconds any single wait of the harness may take before it gives up."""
 
@@ -60,6 +76,15 @@ FULL = Sizes(
     peer_events=8_000,
     peer_streams=800,
     memory_events=(10_000, 50_000),
+    fanout_subscriptions=(1_000, 5_000, 10_000),
+    fanout_idle_seconds=5.0,
+    fanout_rate=20,
+    fanout_seconds=5.0,
+    fanout_warm_up_seconds=1.0,
+    fanout_mongodb=True,
+    restart_events=(10_000, 100_000),
+    restart_rounds=3,
+    restart_later_seconds=10.0,
     time_limit=240.0,
 )
 
@@ -84,5 +109,14 @@ QUICK = Sizes(
     peer_events=1_000,
     peer_streams=100,
     memory_events=(1_000, 3_000),
+    fanout_subscriptions=(200,),
+    fanout_idle_seconds=0.5,
+    fanout_rate=20,
+    fanout_seconds=1.0,
+    fanout_warm_up_seconds=0.3,
+    fanout_mongodb=False,
+    restart_events=(2_000,),
+    restart_rounds=1,
+    restart_later_seconds=1.0,
     time_limit=30.0,
 )

@@ -1,4 +1,6 @@
-"""The FastAPI composition root: the GraphQL endpoints and health checks."""
+"""The FastAPI composition root: the GraphQL endpoints and health checks, behind the
+request guard (authentication before a body is read, a body deadline) and the pages'
+security headers. FastAPI's own /docs, /redoc and /openapi.json only with `api_docs`."""
 
 from __future__ import annotations
 
@@ -14,9 +16,15 @@ from fastapi.responses import JSONResponse
 from travelbuddy.bootstrap import Services, build_services, readiness
 from travelbuddy.config import Settings
 from travelbuddy.graphql import command_schema, query_schema
+from travelbuddy.graphql.authentication import Authenticator
 from travelbuddy.graphql.context import context_getter
 from travelbuddy.graphql.limits import BodySizeLimit
+from travelbuddy.graphql.page_headers import PageHeaders
+from travelbuddy.graphql.request_guard import RequestGuard
 from travelbuddy.graphql.router import TravelBuddyGraphQLRouter
+from travelbuddy.graphql.websocket_budget import WebSocketBudget
+from travelbuddy.security import TokenVerifier
+from travelbuddy.web import mount_web_pages
 from travelbuddy.workers import all_workers
 from travelbuddy.workers import run_workers as workers_run
 
@@ -53,6 +61,7 @@ def create_app(
         if holder.current is not None:  # handed in (tests): started and closed elsewhere
             yield
             return
+        TokenVerifier.from_settings(settings)  # an unusable secret stops the start here
         holder.current = await build_services(settings)
         workers = None
         if run_workers:
@@ -67,20 +76,26 @@ def create_app(
                     await workers
             await holder.current.close()
 
-    app = FastAPI(title="TravelBuddy booking service", lifespan=lifespan)
+    docs: dict[str, str | None] = ({} if settings.api_docs else
+                                   {"docs_url": None, "redoc_url": None, "openapi_url": None})
+    app = FastAPI(title="TravelBuddy booking service", lifespan=lifespan, **docs)  # type: ignore[arg-type]
+    authenticator = Authenticator(lambda: holder.settings)  # type: ignore[arg-type, return-value]
+    # The last added runs first: headers on every answer, then the guard, then the body.
     app.add_middleware(BodySizeLimit, max_bytes=settings.graphql_max_body_bytes)
-    app.include_router(
-        TravelBuddyGraphQLRouter(command_schema.build_schema(settings),
-                                 context_getter=context_getter(holder)),
-        prefix="/graphql/command",
-    )
-    app.include_router(
-        TravelBuddyGraphQLRouter(
-            query_schema.build_schema(settings), context_getter=context_getter(holder),
-            max_subscriptions_per_connection=settings.graphql_max_subscriptions_per_connection,
-        ),
-        prefix="/graphql",
-    )
+    app.add_middleware(RequestGuard, authenticator=authenticator,
+                       body_timeout=settings.http_body_timeout_seconds)
+    app.add_middleware(PageHeaders)
+    websockets = WebSocketBudget.from_settings(settings)  # shared by both endpoints
+    app.state.websocket_budget = websockets
+    for prefix, schema in (("/graphql/command", command_schema.build_schema(settings)),
+                           ("/graphql", query_schema.build_schema(settings))):
+        app.include_router(
+            TravelBuddyGraphQLRouter(schema, settings=settings, websocket_budget=websockets,
+                                     context_getter=context_getter(holder, authenticator)),
+            prefix=prefix,
+        )
+
+    mount_web_pages(app, settings)  # the SPA at /, its assets; GraphiQL's page (see web.py)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -2,7 +2,9 @@
 
 With `TRAVELBUDDY_MONGODB_URL` the event store, change feed and read models are on
 MongoDB. Without it, the embedded default: events in `events.sqlite3` and the read models
-in `readmodels.sqlite3` under the data folder, both kept across restarts.
+in `readmodels.sqlite3` under the data folder, both kept across restarts. Without
+`TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS` the bus is `bus.sqlite3` in the data folder, kept
+across restarts too.
 """
 
 from __future__ import annotations
@@ -19,10 +21,12 @@ from travelbuddy.eventstore.feeds import ChangeFeed
 from travelbuddy.eventstore.port import EventStore
 from travelbuddy.eventstore.sqlite import SqliteChangeFeed, SqliteEventStore
 from travelbuddy.graphql.fanout import BookingUpdates
+from travelbuddy.health import WorkerHealth
 from travelbuddy.integration.bus import Bus
 from travelbuddy.integration.kafka_bus import KafkaBus
-from travelbuddy.integration.memory_bus import MemoryBus
-from travelbuddy.readmodels.maintenance import projector_status
+from travelbuddy.integration.relay import relay_name
+from travelbuddy.integration.sqlite_bus import SqliteBus
+from travelbuddy.readmodels.maintenance import ProjectorStatus, projector_status
 from travelbuddy.readmodels.ports import ReadModelStore
 from travelbuddy.readmodels.projections import BookingViews, HotelOccupancy
 from travelbuddy.readmodels.queries import BookingQueries
@@ -33,6 +37,7 @@ from travelbuddy.readmodels.sqlite import SqliteReadModels
 READ_MODELS_PROJECTOR = "read-models"
 EVENTS_FILE = "events.sqlite3"
 READ_MODELS_FILE = "readmodels.sqlite3"
+BUS_FILE = "bus.sqlite3"
 
 
 @dataclass
@@ -48,7 +53,9 @@ class Services:
     updates: BookingUpdates
     """The process's one feed of booking-view changes, fanned out to subscriptions."""
     bus: Bus
-    """Kafka, or without TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS the in-process bus."""
+    """Kafka, or without TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS the SQLite bus in the data folder."""
+    health: WorkerHealth = field(default_factory=WorkerHealth)
+    """What this process's relay and inbound consumer say about themselves."""
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def projector(self) -> ProjectorRunner:
@@ -83,7 +90,8 @@ async def build_services(settings: Settings) -> Services:
     if settings.mongodb_url is not None:
         from travelbuddy.mongodb import open_mongo
 
-        mongo = await open_mongo(settings.mongodb_url, settings.mongodb_database)
+        mongo = await open_mongo(settings.mongodb_url, settings.mongodb_database,
+                                 settings.mongodb_timeout_seconds)
         closers.append(mongo.client.close)
         store, feed, read_models = mongo.store, mongo.feed, mongo.read_models
     else:
@@ -104,7 +112,7 @@ async def build_services(settings: Settings) -> Services:
         priced_by = StaticCatalog()
     else:
         priced_by = read_models.catalog
-    bus: Bus = (MemoryBus() if settings.kafka_bootstrap_servers is None
+    bus: Bus = (SqliteBus(settings.data_dir / BUS_FILE) if settings.kafka_bootstrap_servers is None
                 else KafkaBus(settings.kafka_bootstrap_servers))
     closers.append(bus.close)
     updates = BookingUpdates(read_models.views)
@@ -123,20 +131,45 @@ async def build_services(settings: Settings) -> Services:
 
 
 async def readiness(services: Services) -> dict[str, Any]:
-    """Whether the service can serve: its stores answer, the read models' first catch-up
-    is done and they are at most `readiness_max_lag` events behind."""
-    status = await asyncio.wait_for(
-        projector_status(services.read_models, services.store, READ_MODELS_PROJECTOR),
-        timeout=services.settings.readiness_timeout,
-    )
-    if not status.caught_up:
+    """Whether this process can serve, and what stands behind the answer.
+
+    Not ready (a load balancer takes the process out): the read models' first catch-up
+    is not done, the projector is more than `readiness_max_lag` events behind, or the
+    relay running in this process has not been able to publish for
+    `readiness_relay_stuck_seconds`. Reported for operators, not acted on: every
+    follower's lag in events and seconds (the relay's also when it runs elsewhere), the
+    catalog's lag in messages, whether the inbound consumer here has partitions.
+    """
+    settings = services.settings
+    async with asyncio.timeout(settings.readiness_timeout):
+        projector = await projector_status(services.read_models, services.store,
+                                           READ_MODELS_PROJECTOR)
+        followers = {READ_MODELS_PROJECTOR: _follower(projector)}
+        relay = relay_name(services.bus)
+        if relay in await services.read_models.checkpoints.names():
+            followers[relay] = _follower(
+                await projector_status(services.read_models, services.store, relay))
+    health = services.health
+    stuck_for = health.relay_stuck_for()
+    if not projector.caught_up:
         verdict = "catching_up"
-    elif status.lag > services.settings.readiness_max_lag:
+    elif projector.lag > settings.readiness_max_lag:
         verdict = "lagging"
+    elif stuck_for > settings.readiness_relay_stuck_seconds:
+        verdict = "relay_stuck"
     else:
         verdict = "ready"
     return {
         "status": verdict,
-        "projector_lag": status.lag,
-        "projector_lag_seconds": round(status.lag_seconds, 3),
+        "projector_lag": projector.lag,
+        "projector_lag_seconds": round(projector.lag_seconds, 3),
+        "followers": followers,
+        "relay": {"publishing": health.relay_publishing, "error": health.relay_error,
+                  "failing_for_seconds": round(stuck_for, 1)},
+        "inbound": {"partitions": health.inbound_partitions},
     }
+
+
+def _follower(status: ProjectorStatus) -> dict[str, Any]:
+    return {"caught_up": status.caught_up, "lag": status.lag,
+            "lag_seconds": round(status.lag_seconds, 3)}

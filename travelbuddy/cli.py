@@ -11,6 +11,7 @@ import typer
 import uvicorn
 
 from travelbuddy.config import Settings
+from travelbuddy.http_server import uvicorn_options
 from travelbuddy.integration.dlq_cli import dlq_app
 from travelbuddy.security.token_cli import print_start_up_token, token
 
@@ -46,14 +47,16 @@ def _run_api(host: str | None, port: int | None, *, run_workers: bool = False) -
     bind_host, bind_port = host or settings.host, port or settings.port
     base = f"http://{bind_host}:{bind_port}"
     store = "MongoDB" if settings.mongodb_url else f"embedded, data in {settings.data_dir}"
-    bus = "Kafka" if settings.kafka_bootstrap_servers else "in-process bus"
+    bus = "Kafka" if settings.kafka_bootstrap_servers else "SQLite bus"
     typer.echo(f"TravelBuddy booking service ({store}; {bus})")
+    typer.echo(f"  the TravelBuddy app:                  {base}/")
     typer.echo(f"  queries and subscriptions (GraphiQL): {base}/graphql")
     typer.echo(f"  commands (GraphiQL):                  {base}/graphql/command")
     typer.echo(f"  health: {base}/healthz   readiness: {base}/readyz")
     print_start_up_token(settings, base)
     app = create_app(settings, run_workers=run_workers)
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning")
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning",
+                **uvicorn_options(settings))
 
 
 def _run_worker(worker: str) -> None:

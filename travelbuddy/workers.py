@@ -1,6 +1,7 @@
 """The service's background processes, run alone (`travelbuddy relay`, ...) or together
 in one process (`travelbuddy serve`), all on the process's one bus (`Services.bus`): Kafka,
-or without it the in-process bus, which reaches only the workers of the same process."""
+or without it the SQLite bus, whose consumer groups reach only the workers of the same
+process."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from travelbuddy.bootstrap import Services
 log = logging.getLogger(__name__)
 
 MAX_RESTART_DELAY = 10.0
+CATALOG_PROJECTOR = "catalog-projector"
+"""The catalog projector's lease: one replica keeps `hotels` and `flights`."""
 
 
 class Worker(StrEnum):
@@ -25,7 +28,8 @@ class Worker(StrEnum):
 
 
 BUS_LOOP = frozenset({Worker.RELAY, Worker.INBOUND, Worker.PARTNERS})
-"""Booking events out, replies back in: on the in-process bus these run together or not."""
+"""Booking events out, replies back in: on a bus not shared between processes (the SQLite
+bus) these run together or not."""
 
 
 WorkerRun = Callable[[], Coroutine[Any, Any, None]]
@@ -35,10 +39,10 @@ def worker_tasks(services: Services, workers: Collection[Worker]) -> list[tuple[
     """Named functions that each run one worker until cancelled."""
     settings, bus = services.settings, services.bus
     loop = BUS_LOOP & set(workers)
-    if not bus.durable and loop and loop != BUS_LOOP:
+    if not bus.shared_between_processes and loop and loop != BUS_LOOP:
         raise RuntimeError(
-            "relay, inbound and partners talk over the in-process bus only within one process:"
-            " run `travelbuddy serve`, or set TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS"
+            "relay, inbound and partners share the embedded bus's consumer groups only within"
+            " one process: run `travelbuddy serve`, or set TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS"
         )
     tasks: list[tuple[str, WorkerRun]] = []
     if Worker.PROJECTOR in workers:
@@ -46,16 +50,21 @@ def worker_tasks(services: Services, workers: Collection[Worker]) -> list[tuple[
 
         tasks.append(("projector", lambda: services.projector().run()))
         catalog = services.read_models.catalog
-        tasks.append(("catalog", lambda: run_catalog_projector(catalog, bus)))
+        catalog_lease = services.single_active(CATALOG_PROJECTOR)
+        tasks.append(("catalog", lambda: catalog_lease.run(
+            lambda: run_catalog_projector(catalog, bus))))
     if Worker.RELAY in workers:
-        from travelbuddy.integration.relay import Relay
+        from travelbuddy.integration.relay import Relay, relay_name
 
-        relay = Relay(services.read_models, services.store, services.feed, bus)
+        relay = Relay(services.read_models, services.store, services.feed, bus,
+                      single_active=services.single_active(relay_name(bus)),
+                      health=services.health)
         tasks.append(("relay", relay.run))
     if Worker.INBOUND in workers:
         from travelbuddy.integration.inbound import InboundConsumer
 
-        tasks.append(("inbound", lambda: InboundConsumer(bus, services.commands).run()))
+        tasks.append(("inbound", lambda: InboundConsumer(
+            bus, services.commands, health=services.health).run()))
     if Worker.PARTNERS in workers:
         from travelbuddy.partners import run_partners
 
@@ -86,5 +95,5 @@ async def run_workers(services: Services, workers: Collection[Worker]) -> None:
 
 
 def all_workers(services: Services) -> list[Worker]:
-    """What `serve` runs: everything, on Kafka or on the in-process bus alike."""
+    """What `serve` runs: everything, on Kafka or on the SQLite bus alike."""
     return list(Worker)

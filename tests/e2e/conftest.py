@@ -27,9 +27,11 @@ class RunningService:
         self.ws_url = f"ws://127.0.0.1:{port}"
 
 
-def start_service(data_dir: Path, env: dict[str, str] | None = None) -> RunningService:
+def start_service(data_dir: Path, env: dict[str, str] | None = None,
+                  unset: tuple[str, ...] = ()) -> RunningService:
     """`./run` (the README's run command: `travelbuddy serve`) on the embedded default,
-    ready (views caught up) when this returns."""
+    ready (views caught up) when this returns; `env` adds variables, `unset` drops some
+    (e.g. TRAVELBUDDY_JWT_SECRET, for the generated development secret)."""
     port = free_port()
     log = data_dir.parent / f"serve-{port}.log"
     environment = {k: v for k, v in os.environ.items() if k not in SERVER_VARIABLES}
@@ -42,7 +44,9 @@ def start_service(data_dir: Path, env: dict[str, str] | None = None) -> RunningS
     with log.open("ab") as output:
         process = subprocess.Popen(
             [str(RUN_COMMAND), "--port", str(port)],
-            env=environment | (env or {}), stdout=output, stderr=subprocess.STDOUT,
+            env={name: value for name, value in (environment | (env or {})).items()
+                 if name not in unset},
+            stdout=output, stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 120  # the first ./run may install into .venv
     while True:

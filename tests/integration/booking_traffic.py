@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 from travelbuddy.application.handler import Caller, CommandOutcome
-from travelbuddy.bootstrap import Services
+from travelbuddy.bootstrap import READ_MODELS_PROJECTOR, Services
 from travelbuddy.domain import (
     ApplyPerk,
     Cabin,
@@ -276,19 +276,19 @@ async def eventually(
 async def settle(services: Services, within: float = 30.0) -> str:
     """Write a marker booking last and wait until the projector applied it fully.
 
-    The runner applies batches in feed order and commits a batch's views, then its stay
-    holds and nights, so once the marker's night counts one more room, every event written
-    before it has reached every projection. Returns the marker's booking id.
+    The runner applies batches in feed order and writes a batch's checkpoint last (after
+    its views, holds and nights, and parked events), so once the read-model checkpoint is
+    at the marker's event, every event written before it has reached every projection.
+    Returns the marker's booking id.
     """
-    night = day(300)
-
-    async def rooms() -> int:
-        counts = dict(await services.queries.hotel_occupancy(MARKER_HOTEL_ID, night, night))
-        return counts.get(night.isoformat(), 0)
-
-    before = await rooms()
     marker = await Traffic(services).request(
         "marker", days_ahead=300, nights=1, flight=False, hotel_id=MARKER_HOTEL_ID)
-    await eventually(rooms, lambda count: count > before, within,
+    [requested] = await services.store.read(STREAM_PREFIX + marker)
+
+    async def position() -> Any:
+        saved = await services.read_models.checkpoints.load(READ_MODELS_PROJECTOR)
+        return None if saved is None else saved.position
+
+    await eventually(position, lambda at: at is not None and at >= requested.position, within,
                      f"the projector reaches the marker booking {marker}")
     return marker

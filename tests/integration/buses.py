@@ -1,8 +1,8 @@
 """The two adapters of the Bus port, opened for a test, and reading from them.
 
 A test module parametrizes its `bus` fixture over BUS_KINDS with `bus_of_kind`. The Kafka
-bus is on the session's test broker (started only when a Kafka case runs); the in-process
-bus is new for every test.
+bus is on the session's test broker (started only when a Kafka case runs); the SQLite bus
+is a fresh file in the test's tmp_path.
 """
 
 from __future__ import annotations
@@ -10,15 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
 from travelbuddy.integration.bus import Bus, Message, Subscription
 from travelbuddy.integration.kafka_bus import KafkaBus
-from travelbuddy.integration.memory_bus import MemoryBus
+from travelbuddy.integration.sqlite_bus import SqliteBus
 from travelbuddy.integration.topics import TOPICS, TopicSpec
 
-BUS_KINDS = ("kafka", "memory")
+BUS_KINDS = ("kafka", "sqlite")
 DEADLINE = 20.0
 
 
@@ -36,12 +37,26 @@ async def kafka_bus(
 
 
 @contextlib.asynccontextmanager
+async def sqlite_bus(
+    path: Path, topics: tuple[TopicSpec, ...] = TOPICS
+) -> AsyncIterator[SqliteBus]:
+    """A SqliteBus on `path`, closed on exit."""
+    bus = SqliteBus(path, topics)
+    try:
+        yield bus
+    finally:
+        await bus.close()
+
+
+@contextlib.asynccontextmanager
 async def bus_of_kind(
     kind: str, request: pytest.FixtureRequest, topics: tuple[TopicSpec, ...] = TOPICS
 ) -> AsyncIterator[Bus]:
-    """"kafka": a KafkaBus on the test broker; "memory": a new MemoryBus."""
-    if kind == "memory":
-        yield MemoryBus(topics)
+    """"kafka": a KafkaBus on the test broker; "sqlite": a SqliteBus on a new file."""
+    if kind == "sqlite":
+        tmp_path: Path = request.getfixturevalue("tmp_path")
+        async with sqlite_bus(tmp_path / "bus.sqlite3", topics) as bus:
+            yield bus
         return
     async with kafka_bus(request.getfixturevalue("kafka_bootstrap_servers"), topics) as bus:
         yield bus

@@ -70,8 +70,9 @@ async def services(
                             data_dir=tmp_path / "data")
     else:
         mongodb_url: str = request.getfixturevalue("mongodb_url")
+        # The data folder still holds the bus (bus.sqlite3, without Kafka): one per test.
         settings = Settings(mongodb_url=mongodb_url, mongodb_database=database_name,
-                            kafka_bootstrap_servers=None)
+                            kafka_bootstrap_servers=None, data_dir=tmp_path / "data")
     built = await build_services(settings)
     yield built
     await built.close()

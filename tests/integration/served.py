@@ -17,12 +17,13 @@ from travelbuddy.config import Settings
 
 
 @asynccontextmanager
-async def served(app: Any) -> AsyncIterator[str]:
-    """Serves `app` while the block runs; yields its `host:port`."""
+async def served(app: Any, **options: Any) -> AsyncIterator[str]:
+    """Serves `app` while the block runs; yields its `host:port`. `options` go to uvicorn
+    (`travelbuddy.http_server.uvicorn_options(settings)`: the limits `serve` runs with)."""
     port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
+    server = uvicorn.Server(uvicorn.Config(
+        app, host="127.0.0.1", port=port, **({"log_level": "warning", "lifespan": "off"}
+                                              | options)))
     task = asyncio.create_task(server.serve())
     while not server.started:
         if task.done():

@@ -1,5 +1,5 @@
 """The Bus port's contract, held against both adapters: Kafka (the session's test broker)
-and the in-process bus.
+and the SQLite bus (a new file per test).
 
 The contract topics are this suite's own, but on Kafka they live as long as the broker:
 every test marks its messages with a fresh run id in their keys and reads from positions

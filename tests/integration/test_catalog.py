@@ -1,5 +1,5 @@
 """The partners' catalog: `partners.catalog.v1` -> `hotels`/`flights` -> search queries
-and the prices a booking request records, on Kafka and on the in-process bus."""
+and the prices a booking request records, on Kafka and on the SQLite bus."""
 
 from __future__ import annotations
 

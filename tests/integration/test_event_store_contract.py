@@ -121,6 +121,24 @@ async def test_an_equal_command_id_from_another_sender_is_another_command(
     assert found is not None and found.stream_id == "booking-b"
 
 
+@pytest.mark.parametrize(("first", "second"), [
+    (("carol", "x\x1fy"), ("carol\x1fx", "y")),  # the old separator, in the sender or the id
+    (("carol", "1:x"), ("carol1:", "x")),  # what a length prefix looks like, in either
+    (("", "alice"), ("alice", "")),
+])
+async def test_sender_and_command_id_pairs_that_join_to_the_same_text_are_two_commands(
+    store: EventStore, first: tuple[str, str], second: tuple[str, str]
+) -> None:
+    for stream, (sender, command_id) in (("booking-1", first), ("booking-2", second)):
+        event = new_event(command_id=command_id)
+        await store.append(stream, 0, [replace(event, metadata=replace(
+            event.metadata, issued_by=sender))])
+
+    for stream, (sender, command_id) in (("booking-1", first), ("booking-2", second)):
+        found = await store.find_by_command(command_id, sender)
+        assert found is not None and found.stream_id == stream, (sender, command_id)
+
+
 async def test_read_all_yields_stream_after_stream_each_in_version_order(
     store: EventStore,
 ) -> None:

@@ -13,10 +13,15 @@ import pytest
 from graphql import ASTValidationRule, DocumentNode, GraphQLError, GraphQLSchema, validate
 from graphql.language.parser import Parser
 from graphql.validation import NoSchemaIntrospectionCustomRule
-from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions import SchemaExtension
 
 from tests.auth import bearer
-from travelbuddy.graphql.limits import CACHED_QUERY_CHARS, default_settings, schema_extensions
+from travelbuddy.graphql.limits import (
+    CACHED_QUERY_CHARS,
+    CachedValidation,
+    default_settings,
+    schema_extensions,
+)
 
 QUERY_URL, COMMAND_URL = "/graphql", "/graphql/command"
 Json = dict[str, Any]
@@ -72,8 +77,8 @@ async def test_a_document_sent_twice_is_parsed_and_validated_once(
         return validate(schema, document, *args, **kwargs)
 
     monkeypatch.setattr(Parser, "parse_document", counting_parse)
-    # strawberry validates (cached or not) through the name `validate` of this module
-    monkeypatch.setattr("strawberry.schema.schema.validate", counting_validate)
+    # Both schemas validate (cached or not) through the name `validate` of the limits
+    monkeypatch.setattr("travelbuddy.graphql.limits.validate", counting_validate)
     http = client()
 
     answers = [await ask(http, query, COMMAND_URL) for _ in range(3)]
@@ -90,13 +95,13 @@ def test_rules_are_built_once_per_schema_and_extensions_once_per_request() -> No
     other_build = [make() for make in schema_extensions(settings)]
 
     def rules(extensions: list[SchemaExtension]) -> list[type[ASTValidationRule]]:
-        return [rule for extension in extensions if isinstance(extension, AddValidationRules)
-                for rule in extension.validation_rules]
+        return [rule for extension in extensions if isinstance(extension, CachedValidation)
+                for rule in (*extension.first, *extension.last)]
 
     assert all(a is not b for a, b in zip(first, second, strict=True))
     assert rules(first) == rules(second) and len(rules(first)) == 3  # same class objects
-    depth, aliases, introspection = rules(other_build)
-    assert (depth, aliases) != tuple(rules(first)[:2])  # rebuilt: another build's own
+    cost, literals, introspection = rules(other_build)
+    assert (cost, literals) != tuple(rules(first)[:2])  # rebuilt: another build's own
     assert introspection is NoSchemaIntrospectionCustomRule
 
 

@@ -1,12 +1,12 @@
 """The inbound consumer against the test MongoDB and the test Kafka (and, for all but the
-MongoDB outage, the in-process bus too): replies become reservations, poison is parked
+MongoDB outage, the SQLite bus too): replies become reservations, poison is parked
 with its reason, and neither a killed consumer nor a MongoDB outage loses or duplicates
 an effect.
 
 On Kafka the reply topics and the DLQ are shared by every test of the session. Each
 test's consumer group starts at the topics' end offsets as they were before the test
 published anything, and each test finds its own messages by the unique run id in their
-keys. (The in-process bus is new for each test; the same steps do no harm there.)
+keys. (The SQLite bus is a new file for each test; the same steps do no harm there.)
 """
 
 from __future__ import annotations

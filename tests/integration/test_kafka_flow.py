@@ -1,13 +1,14 @@
 """The whole loop through Kafka: mutation -> event -> relay -> simulated partners ->
 replies -> inbound commands -> booking_views, on a broker of this module's own (so it
 can be stopped and started again without disturbing other tests); and the same loop on
-the in-process bus, as `travelbuddy serve` runs it with no Kafka at all."""
+the SQLite bus, as `travelbuddy serve` runs it with no Kafka at all."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
 from travelbuddy.domain.sample_catalog import SAMPLE_FLIGHTS, SAMPLE_HOTELS
-from travelbuddy.integration.memory_bus import MemoryBus
 from travelbuddy.integration.relay import Relay
+from travelbuddy.integration.sqlite_bus import SqliteBus
 from travelbuddy.integration.topics import BOOKINGS
 from travelbuddy.partners import FlightService, HotelService
 from travelbuddy.partners.simulated_partner import SimulatedPartner
@@ -111,18 +112,18 @@ async def test_partners_confirm_a_requested_booking_through_kafka(
 
 
 @pytest.mark.parametrize("store", ["mongodb", "embedded"])
-async def test_partners_confirm_a_requested_booking_on_the_in_process_bus(
+async def test_partners_confirm_a_requested_booking_on_the_sqlite_bus(
     store: str, database_name: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    """No Kafka: relay, partners and inbound consumer in this process, on the in-process
-    bus; on the embedded default with nothing but Python, or with MongoDB."""
+    """No Kafka: relay, partners and inbound consumer in this process, on the SQLite bus
+    in the data folder; on the embedded default with nothing but Python, or with MongoDB."""
     settings = Settings(
         mongodb_url=request.getfixturevalue("mongodb_url") if store == "mongodb" else None,
         mongodb_database=database_name, data_dir=tmp_path / "data",
         kafka_bootstrap_servers=None, partner_latency=0.01,
     )
     async with serving(settings) as (services, http):
-        assert isinstance(services.bus, MemoryBus)
+        assert isinstance(services.bus, SqliteBus)
         booking_id = await request_booking(http)
         await until(lambda: settled(http, [booking_id], "CONFIRMED"))
         booking = await status_of(http, booking_id)
@@ -220,3 +221,38 @@ async def test_duplicates_on_the_wire_leave_the_views_unaffected(
 async def answered_again(partners: list[SimulatedPartner], bookings: int) -> bool:
     # Each booking: one hotel reply and one flight reply, sent a second time.
     return sum(p.replies_sent for p in partners) >= 2 * bookings
+
+
+async def test_three_graceful_broker_restarts_while_commands_flow_lose_nothing(
+    mongodb_url: str, database_name: str, private_kafka: KafkaTestServer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+    async with running_service(mongodb_url, database_name, private_kafka, 0.0) as (
+        services, http,
+    ):
+        booked: list[str] = [await request_booking(http)]
+
+        async def all_confirmed() -> bool:
+            return await settled(http, booked, "CONFIRMED")
+
+        for _ in range(3):
+            await until(all_confirmed, seconds=120)
+            await asyncio.to_thread(private_kafka.stop)  # SIGTERM: a graceful stop
+            booked.extend([await request_booking(http) for _ in range(2)])
+            await asyncio.to_thread(private_kafka.start)  # same port, same log folder
+            booked.append(await request_booking(http))
+        # Every restart is survived by the processes themselves: nothing is restarted here.
+        await until(all_confirmed, seconds=120)
+
+        stored = {e.metadata.event_id async for e in services.store.read_all()}
+        ours = {b.encode() for b in booked}
+        records = await read_until(
+            private_kafka.bootstrap_servers, BOOKINGS,
+            done=lambda kept: {json.loads(r.value)["id"] for r in kept} >= stored,
+            keep=lambda r: r.key in ours)
+
+    assert {json.loads(r.value)["id"] for r in records} == stored
+    assert len(stored) == 3 * len(booked)
+    unable = [r for r in caplog.records if "Unable connect" in r.getMessage()]
+    assert len(unable) <= 12 * 3, f"{len(unable)} connection-error lines for three outages"

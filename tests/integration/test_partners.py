@@ -1,5 +1,5 @@
 """The simulated hotel and flight services, on the test Kafka broker and on the
-in-process bus.
+SQLite bus.
 
 Topic names are the service's own, so tests are told apart by booking id (every test
 books a fresh one) and by consumer group (every run of the partners has fresh ones).

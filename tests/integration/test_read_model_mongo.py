@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import AutoReconnect
 
 import travelbuddy.readmodels.mongo as mongo_module
-from travelbuddy.eventstore.port import EventMetadata, StoredEvent
+from travelbuddy.eventstore.port import EventMetadata, StoredEvent, StoreUnavailable
 from travelbuddy.readmodels.mongo import MongoReadModels
 from travelbuddy.readmodels.mongo_views import MongoBookingViews
 from travelbuddy.readmodels.ports import (
@@ -201,7 +201,7 @@ async def test_a_batch_cut_short_between_nights_and_holds_converges_when_committ
         await guarded(collection, operations)
 
     monkeypatch.setattr(mongo_module, "_guarded_bulk_write", crash_on_holds)
-    with pytest.raises(AutoReconnect):
+    with pytest.raises(StoreUnavailable):  # what the adapter makes of a lost connection
         await read_models.commit(full_batch())
     monkeypatch.setattr(mongo_module, "_guarded_bulk_write", guarded)
     # The holds were not written: the projection sees the old ones and writes the same.

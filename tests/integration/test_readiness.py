@@ -6,14 +6,18 @@ import asyncio
 import contextlib
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from tests.integration.booking_traffic import Traffic
 from tests.integration.graphql_calls import request_booking
-from tests.services.testbed import MongoTestServer
+from tests.services.testbed import KafkaTestServer, MongoTestServer
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
+from travelbuddy.integration.kafka_bus import KafkaBus
+from travelbuddy.integration.relay import Relay
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
@@ -31,8 +35,12 @@ async def test_ready_once_the_projector_has_caught_up(
     response = await readyz(services)
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "projector_lag": 0,
-                               "projector_lag_seconds": 0.0}
+    body = response.json()
+    assert (body["status"], body["projector_lag"], body["projector_lag_seconds"]) == (
+        "ready", 0, 0.0)
+    assert body["followers"]["read-models"] == {"caught_up": True, "lag": 0, "lag_seconds": 0.0}
+    assert body["relay"]["publishing"] is None  # no relay runs in this process
+    assert body["inbound"] == {"partitions": None}
 
 
 async def test_not_ready_before_the_first_catch_up_with_the_lag_in_events_and_seconds(
@@ -87,3 +95,49 @@ async def test_unreachable_store_is_not_ready(tmp_path: Path) -> None:
     assert response.json()["status"] == "unavailable"
     assert "Traceback" not in response.text
 
+
+
+async def test_a_relay_that_cannot_publish_makes_the_process_not_ready(
+    services: Services, tmp_path: Path
+) -> None:
+    kafka = KafkaTestServer(tmp_path / "kafka")
+    kafka.workdir.mkdir()
+    kafka.start()
+    bus = KafkaBus(kafka.bootstrap_servers)
+    strict = dataclasses.replace(services, bus=bus, settings=services.settings.model_copy(
+        update={"readiness_relay_stuck_seconds": 1.0}))
+    relay = Relay(services.read_models, services.store, services.feed, bus,
+                  health=strict.health)
+    runner, projector_ready = services.projector(), asyncio.Event()
+    tasks = [asyncio.create_task(runner.run(projector_ready)), asyncio.create_task(relay.run())]
+    try:
+        await asyncio.wait_for(projector_ready.wait(), timeout=10)
+        await Traffic(services).request()
+        await until_status(strict, "ready", lambda body: body["relay"]["publishing"] is True)
+        body = (await readyz(strict)).json()
+        assert body["followers"]["kafka-relay"]["caught_up"] is True
+
+        await asyncio.to_thread(kafka.stop)
+        await Traffic(services).request()  # an event the relay cannot get acknowledged
+        stuck = await until_status(strict, "relay_stuck")
+        assert stuck["relay"]["failing_for_seconds"] >= 1.0
+        # Recovery once the broker is back is test_kafka_flow's three-restart test.
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await bus.close()
+        kafka.stop()
+
+
+async def until_status(services: Services, status: str,
+                       also: Any = lambda body: True) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        response = await readyz(services)
+        body: dict[str, Any] = response.json()
+        if body.get("status") == status and also(body):
+            assert response.status_code == (200 if status == "ready" else 503), body
+            return body
+        assert asyncio.get_running_loop().time() < deadline, f"not {status}: {body}"
+        await asyncio.sleep(0.1)

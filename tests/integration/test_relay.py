@@ -1,6 +1,7 @@
 """The relay: every stored booking event reaches `travelbuddy.bookings.v1`, in order per
 booking, at least once, also when the relay is stopped abruptly and restarted; on the
-in-process bus, which a new process starts empty, every event again."""
+embedded default's SQLite bus, which keeps what was published, a restarted relay publishes
+only what is new."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import contextlib
 import datetime as dt
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.buses import kafka_bus, poll_until, subscribed
+from tests.integration.buses import kafka_bus
 from tests.integration.kafka_reading import Record, read_until
 from travelbuddy.application import Caller
-from travelbuddy.bootstrap import Services
+from travelbuddy.bootstrap import Services, build_services
+from travelbuddy.config import Settings
 from travelbuddy.domain import (
     Cabin,
     ConfirmHotelReservation,
@@ -27,9 +30,10 @@ from travelbuddy.domain import (
     Traveler,
 )
 from travelbuddy.integration.kafka_bus import KafkaBus
-from travelbuddy.integration.memory_bus import MemoryBus
-from travelbuddy.integration.relay import IN_PROCESS_RELAY, Relay
+from travelbuddy.integration.relay import EMBEDDED_RELAY, FORGETFUL_BUS_RELAY, Relay
+from travelbuddy.integration.sqlite_bus import SqliteBus
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.readmodels.maintenance import projector_status
 
 ALICE = Caller("alice")
 HOTEL = Caller.system("hotel-service")
@@ -134,49 +138,97 @@ async def test_relay_stopped_abruptly_and_restarted_loses_no_event(
     assert first.published < 80
 
 
-async def checkpointed(services: Services) -> bool:
-    checkpoint = await services.read_models.checkpoints.load(IN_PROCESS_RELAY)
-    return checkpoint is not None and checkpoint.resume_token is not None
+@contextlib.asynccontextmanager
+async def embedded_process(data_dir: Path) -> AsyncIterator[Services]:
+    """The embedded default's stores and bus on `data_dir`, as a process opens them."""
+    services = await build_services(
+        Settings(mongodb_url=None, kafka_bootstrap_servers=None, data_dir=data_dir))
+    try:
+        yield services
+    finally:
+        await services.close()
 
 
-async def test_on_the_in_process_bus_a_new_process_publishes_every_event_again(
-    services: Services,
+async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 20.0) -> None:
+    async with asyncio.timeout(seconds):
+        while not await condition():  # noqa: ASYNC110 - a checkpoint document, no event
+            await asyncio.sleep(0.02)
+
+
+async def relay_caught_up(services: Services, name: str = EMBEDDED_RELAY) -> bool:
+    """Whether the relay's checkpoint covers every stored event (so all are published)."""
+    status = await projector_status(services.read_models, services.store, name)
+    return status.caught_up and status.lag == 0
+
+
+@contextlib.asynccontextmanager
+async def relaying(services: Services, relay: Relay) -> AsyncIterator[Relay]:
+    """The relay running, caught up with the store when this enters."""
+    ready = asyncio.Event()
+    task = asyncio.create_task(relay.run(ready))
+    try:
+        async with asyncio.timeout(20):
+            await ready.wait()
+        yield relay
+    finally:
+        await stop(task)
+
+
+async def on_the_bus(services: Services) -> list[str]:
+    """The event ids the embedded bus holds on the bookings topic, in its file's order."""
+    async with services.bus.read_to_end(BOOKINGS) as backlog:
+        return [json.loads(message.value or b"")["id"] async for message in backlog]
+
+
+async def test_a_relay_restarted_on_the_same_data_folder_publishes_nothing_again(
+    tmp_path: Path,
 ) -> None:
-    await book(services)
-    first_bus, ready = MemoryBus(), asyncio.Event()
-    relay = asyncio.create_task(
-        Relay(services.read_models, services.store, services.feed, first_bus).run(ready))
-    try:
-        async with asyncio.timeout(20):
-            await ready.wait()
-            await book(services)  # followed on the change stream: a resume token is saved
-            expected = await stored_event_ids(services)
-            async with subscribed(first_bus, [BOOKINGS]) as subscription:
-                await poll_until(subscription, lambda kept: {
-                    json.loads(m.value or b"")["id"] for m in kept} >= expected)
-            while not await checkpointed(services):  # noqa: ASYNC110 - a document, no event
-                await asyncio.sleep(0.02)
-    finally:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
-    await book(services)
+    data_dir = tmp_path / "data"
+    async with embedded_process(data_dir) as services:
+        await book(services)
+        relay = Relay(services.read_models, services.store, services.feed, services.bus)
+        async with relaying(services, relay):
+            await book(services)  # followed on the change feed
+            await until(lambda: relay_caught_up(services))
+        assert relay.published == 4
 
-    # A new process: a new, empty in-process bus, and the relay's checkpoint in the same
-    # database. The bus forgot what the first relay published, so it is published again.
-    second_bus, ready = MemoryBus(), asyncio.Event()
-    relay = asyncio.create_task(
-        Relay(services.read_models, services.store, services.feed, second_bus).run(ready))
-    try:
-        async with asyncio.timeout(20):
-            await ready.wait()
-    finally:
-        relay.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await relay
-    async with second_bus.read_to_end(BOOKINGS) as backlog:
-        republished = [json.loads(message.value or b"")["id"] async for message in backlog]
+    # While no relay runs, another process appends a booking's events.
+    async with embedded_process(data_dir) as services:
+        await book(services)
 
-    assert len(expected) == 4
-    assert sorted(republished) == sorted(await stored_event_ids(services))
-    assert len(republished) == 6
+    async with embedded_process(data_dir) as services:
+        restarted = Relay(services.read_models, services.store, services.feed, services.bus)
+        async with relaying(services, restarted):
+            await until(lambda: relay_caught_up(services))
+        published = await on_the_bus(services)
+        stored = await stored_event_ids(services)
+
+    assert restarted.published == 2  # only the events appended while it was down
+    assert sorted(published) == sorted(stored)  # every event on the bus, each once
+    assert len(stored) == 6
+
+
+async def test_on_a_data_folder_of_the_in_process_bus_the_relay_publishes_every_event_once(
+    tmp_path: Path,
+) -> None:
+    """The in-process bus before the SQLite bus left a checkpoint at the store's end while
+    its messages were gone: the relay to the SQLite bus starts on its own, from the start."""
+    async with embedded_process(tmp_path / "data") as services:
+        for _ in range(2):
+            await book(services)
+        forgotten_bus = SqliteBus(tmp_path / "gone-with-the-process.sqlite3")
+        old = Relay(services.read_models, services.store, services.feed, forgotten_bus,
+                    name=FORGETFUL_BUS_RELAY)
+        async with relaying(services, old):
+            await until(lambda: relay_caught_up(services, FORGETFUL_BUS_RELAY))
+        await forgotten_bus.close()
+
+        relay = Relay(services.read_models, services.store, services.feed, services.bus)
+        async with relaying(services, relay):
+            await until(lambda: relay_caught_up(services))
+        published = await on_the_bus(services)
+        stored = await stored_event_ids(services)
+        followers = await services.read_models.checkpoints.names()
+
+    assert sorted(published) == sorted(stored) and len(stored) == 4
+    assert FORGETFUL_BUS_RELAY not in followers  # no stale follower in `projections status`

@@ -13,6 +13,8 @@ import asyncio
 import base64
 import contextlib
 import ctypes
+import fcntl
+import hashlib
 import os
 import shutil
 import signal
@@ -29,29 +31,72 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 TARGET = HERE / "target"
-CLASSES = TARGET / "classes"
-CLASSPATH_FILE = TARGET / "classpath.txt"
-LAUNCHER = HERE / "src" / "MongoWireServer.java"
+POM = HERE / "pom.xml"
+SOURCES = HERE / "src"
 JVM_OPTIONS = ["-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 READY_TIMEOUT = 90.0
 
 
 def build() -> str:
-    """Fetch the jars with Maven (first use only) and compile the launcher; return the classpath."""
-    pom = HERE / "pom.xml"
-    if not CLASSPATH_FILE.exists() or CLASSPATH_FILE.stat().st_mtime < pom.stat().st_mtime:
-        TARGET.mkdir(exist_ok=True)
-        subprocess.run(
-            ["mvn", "-q", "-B", "-f", str(pom), "dependency:build-classpath",
-             f"-Dmdep.outputFile={CLASSPATH_FILE}"],
-            check=True,
-        )
-    jars = CLASSPATH_FILE.read_text().strip()
-    compiled = CLASSES / "MongoWireServer.class"
-    if not compiled.exists() or compiled.stat().st_mtime < LAUNCHER.stat().st_mtime:
-        CLASSES.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["javac", "-d", str(CLASSES), "-cp", jars, str(LAUNCHER)], check=True)
-    return f"{CLASSES}{os.pathsep}{jars}"
+    """Fetch the jars with Maven and compile the launcher, each only when not done before for
+    the same inputs; return the classpath.
+
+    Both outputs are named by a digest of what they are made from (the pom; the sources,
+    the jars and the javac), never judged by file times: a machine that kept ~/.m2 and
+    `target/` from older sources, whatever the times a checkout or a cache restore gave
+    them, builds the new ones. An output is written under a temporary name and renamed into
+    place, so a test run starting meanwhile in another process never sees half of one.
+    """
+    TARGET.mkdir(exist_ok=True)
+    with (TARGET / ".build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one Maven, one javac at a time, across processes
+        jars = _fetched_jars()
+        classes = _compiled_launcher(jars)
+    return f"{classes}{os.pathsep}{jars}"
+
+
+def _digest(*parts: bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(len(part).to_bytes(8, "big") + part)
+    return digest.hexdigest()[:16]
+
+
+def _fetched_jars() -> str:
+    classpath_file = TARGET / f"classpath-{_digest(POM.read_bytes())}.txt"
+    if classpath_file.exists():
+        jars = classpath_file.read_text().strip()
+        if all(Path(jar).exists() for jar in jars.split(os.pathsep)):
+            return jars
+    partial = classpath_file.with_name(f"{classpath_file.name}.{os.getpid()}.tmp")
+    subprocess.run(
+        ["mvn", "-q", "-B", "-f", str(POM), "dependency:build-classpath",
+         f"-Dmdep.outputFile={partial}"],
+        check=True,
+    )
+    partial.replace(classpath_file)
+    return classpath_file.read_text().strip()
+
+
+def _compiled_launcher(jars: str) -> Path:
+    sources = sorted(SOURCES.glob("*.java"))
+    javac = shutil.which("javac")
+    if javac is None:
+        raise RuntimeError("javac not found: the test servers need a JDK (see tests/run)")
+    inputs = [os.fsencode(os.path.realpath(javac)), jars.encode()]
+    for source in sources:
+        inputs += [source.name.encode(), source.read_bytes()]
+    classes = TARGET / f"classes-{_digest(*inputs)}"
+    if classes.is_dir():
+        return classes
+    partial = Path(tempfile.mkdtemp(prefix=f"{classes.name}.", dir=TARGET))
+    try:
+        subprocess.run([javac, "-d", str(partial), "-cp", jars, *map(str, sources)], check=True)
+        partial.chmod(0o755)  # mkdtemp's 0700 would keep the classes from other users
+        partial.rename(classes)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+    return classes
 
 
 def free_port() -> int:

@@ -18,6 +18,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
+from travelbuddy.integration.topics import TOPICS as SERVICE_TOPICS
+
 ROOT = Path(__file__).resolve().parents[2]
 
 SERVERS = ("mongodb", "kafka")
@@ -27,15 +29,10 @@ TOPIC_SETUP = "kafka-topics"
 # the real stack; compose runs each as a service of the same name.
 CLI_SUBCOMMANDS = ("api", "projector", "relay", "inbound", "partners")
 
-# DESIGN.md, "Kafka topics". Auto-creation is off, so compose must create them.
-TOPICS = (
-    "travelbuddy.bookings.v1",
-    "partners.hotel.reservations.v1",
-    "partners.flight.reservations.v1",
-    "partners.catalog.v1",
-    "partners.reservations.dlq",
-)
-COMPACTED_TOPICS = ("partners.catalog.v1",)
+# The service's topics, as the code declares them. Auto-creation is off, so compose must
+# create every one of them.
+TOPICS = tuple(spec.name for spec in SERVICE_TOPICS)
+COMPACTED_TOPICS = tuple(spec.name for spec in SERVICE_TOPICS if spec.compacted)
 
 
 @pytest.fixture(scope="module")
@@ -279,3 +276,47 @@ def test_settings_read_the_variables_compose_sets(
     assert "mongodb:27017" in settings.mongodb_url
     assert "replicaSet=rs0" in settings.mongodb_url
     assert settings.kafka_bootstrap_servers == "kafka:9092"
+
+
+def stages(dockerfile: list[tuple[str, str]]) -> dict[str, list[tuple[str, str]]]:
+    """The Dockerfile's instructions by stage name (`FROM image AS name`; the last one,
+    the image that runs, is also "final")."""
+    by_stage: dict[str, list[tuple[str, str]]] = {}
+    current: list[tuple[str, str]] = []
+    for instruction, arguments in dockerfile:
+        if instruction == "FROM":
+            current = []
+            words = arguments.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else words[0]
+            by_stage[name] = current
+            by_stage["final"] = current
+        current.append((instruction, arguments))
+    return by_stage
+
+
+def test_image_builds_the_web_pages_in_a_node_stage_and_keeps_only_the_build(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    built = stages(dockerfile)
+    (web,) = [name for name, steps in built.items()
+              if name != "final" and steps[0][1].startswith("node:")]
+    runs = " && ".join(arguments for instruction, arguments in built[web] if instruction == "RUN")
+    assert "npm ci" in runs  # web/package-lock.json's versions, nothing resolved anew
+    assert "npm run build" in runs
+
+    final = built["final"]
+    assert final[0][1].startswith("python:3.11")
+    copies = [arguments.split() for instruction, arguments in final if instruction == "COPY"]
+    (from_web,) = [args for args in copies if args[0] == f"--from={web}"]
+    assert from_web[1].rstrip("/").endswith("web/dist")
+    env = " ".join(arguments for instruction, arguments in final if instruction == "ENV")
+    assert f"TRAVELBUDDY_WEB_DIR={from_web[2].rstrip('/')}" in env
+
+
+def test_image_installs_the_locked_dependencies_with_their_hashes(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    final = stages(dockerfile)["final"]
+    runs = [arguments for instruction, arguments in final if instruction == "RUN"]
+    assert any("--require-hashes -r requirements.lock" in run for run in runs)
+    assert any("pip install" in run and "--no-deps ." in run for run in runs)

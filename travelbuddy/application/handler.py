@@ -5,6 +5,11 @@ of times when another writer moved the stream on, answers a repeated command id 
 first outcome, and lets a customer act only on their own bookings, and never record a
 partner's answer for them.
 
+Neither refusal may tell a customer whether another customer's booking exists: a
+partner's answer from a customer is refused before any booking is read, and another
+customer's booking is decided on exactly as a booking id that does not exist (an empty
+stream), so the answer and the work done are the same.
+
 A command usually costs one write and no read: the state this process last saw of a
 booking (`RecentStates`) stands in for its stream, and a new booking's stream is assumed
 empty. The append's version check makes both safe; see `states.py`.
@@ -13,6 +18,8 @@ empty. The append's version check makes both safe; see `states.py`.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -39,7 +46,7 @@ from travelbuddy.domain import (
     initial_state,
     stream_id,
 )
-from travelbuddy.domain.errors import BookingNotFound, DomainError, NotAllowed
+from travelbuddy.domain.errors import BookingNotFound, CommandIdReused, DomainError, NotAllowed
 from travelbuddy.domain.serialization import event_from_record, event_to_record
 from travelbuddy.eventstore.port import (
     ConcurrencyError,
@@ -99,6 +106,11 @@ class CommandContext:
     causation_id: str | None = None
 
 
+def _may_see(owner: str | None, caller: Caller) -> bool:
+    """Whether the caller may act on a booking of `owner` (None: no booking yet)."""
+    return caller.may_act_on_any_booking or owner is None or owner == caller.customer_id
+
+
 def _utc_now() -> dt.datetime:
     # Milliseconds, as BSON keeps them: every store then reads back the time it was given.
     now = dt.datetime.now(dt.UTC)
@@ -138,7 +150,7 @@ class BookingCommands:
                 state, event = await self._decide(stream, command, caller, now, attempt > 0)
             except DomainError:
                 if context.command_id and (
-                    earlier := await self._earlier_outcome(context.command_id, caller)
+                    earlier := await self._earlier_outcome(context.command_id, caller, command)
                 ):
                     return earlier
                 raise
@@ -157,7 +169,7 @@ class BookingCommands:
                 continue
             except DuplicateCommand:
                 assert context.command_id is not None
-                earlier = await self._earlier_outcome(context.command_id, caller)
+                earlier = await self._earlier_outcome(context.command_id, caller, command)
                 assert earlier is not None
                 return earlier
             self._states.remember(stream, evolve(state, event))
@@ -175,16 +187,22 @@ class BookingCommands:
         known (recent states) or can be assumed (a new booking's stream is empty): the
         append checks that assumption. A rule broken against such a state is decided
         again on the stream as stored, which alone may refuse the command."""
+        if isinstance(command, PARTNER_REPLIES) and not caller.may_act_on_any_booking:
+            raise NotAllowed(command.booking_id, "Only the hotel or airline (or an agent on "
+                             "their behalf) records its answer to a reservation.")
         if not fresh:
             known = self._states.get(stream)
             if known is None and isinstance(command, RequestBooking):
                 known = initial_state()
-            if known is not None:
+            if known is not None and _may_see(known.customer_id if known.exists else None,
+                                              caller):
                 try:
                     return known, await self._decide_on(known, command, caller, now)
                 except DomainError:
                     pass
         events = await self._store.read(stream)
+        if events and not _may_see(events[0].metadata.customer_id, caller):
+            events = []  # another customer's booking: decided on as one that does not exist
         state = fold(event_from_record(e.type, e.schema_version, e.data) for e in events)
         return state, await self._decide_on(state, command, caller, now)
 
@@ -195,23 +213,23 @@ class BookingCommands:
         catalog = await self._catalog_for(command)
         return decide(command, state, DecisionContext(catalog=catalog, today=now.date()))
 
-    async def _earlier_outcome(self, command_id: str, caller: Caller) -> CommandOutcome | None:
+    async def _earlier_outcome(
+        self, command_id: str, caller: Caller, command: Command
+    ) -> CommandOutcome | None:
         earlier = await self._store.find_by_command(command_id, caller.customer_id)
         if earlier is None:
             return None
+        digest = earlier.metadata.command_digest
+        if digest is not None and digest != command_digest(command):
+            raise CommandIdReused(command_id)
         booking_id = earlier.stream_id.removeprefix("booking-")
         return CommandOutcome(booking_id=booking_id, version=earlier.version, replayed=True)
 
     @staticmethod
     def _authorize(command: Command, state: BookingState, caller: Caller) -> None:
-        if caller.may_act_on_any_booking:
-            return
-        # Another customer's booking is answered as not found: its existence must not leak.
-        if state.exists and state.customer_id != caller.customer_id:
+        # `_decide` never hands over another customer's booking; kept in case it does.
+        if state.exists and not _may_see(state.customer_id, caller):
             raise BookingNotFound(command.booking_id)
-        if isinstance(command, PARTNER_REPLIES):
-            raise NotAllowed(command.booking_id, "Only the hotel or airline (or an agent on "
-                             "their behalf) records its answer to a reservation.")
 
     async def _catalog_for(self, command: Command) -> CatalogView:
         # Only a request (prices, perks on offer) and a perk (is the code known at all?)
@@ -235,7 +253,18 @@ class BookingCommands:
             customer_id=owner or caller.customer_id,
             recorded_at=now,
             command_id=context.command_id,
+            command_digest=command_digest(command) if context.command_id else None,
             correlation_id=context.correlation_id or context.command_id,
             causation_id=context.causation_id,
             issued_by=caller.customer_id,
         )
+
+
+def command_digest(command: Command) -> str:
+    """What makes a command the same command when it is sent again: its type and fields,
+    except the id of a requested booking (the service makes one for every request)."""
+    fields = command.model_dump(mode="json")
+    if isinstance(command, RequestBooking):
+        fields.pop("booking_id", None)
+    text = json.dumps([type(command).__name__, fields], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]

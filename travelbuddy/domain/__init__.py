@@ -43,6 +43,7 @@ from travelbuddy.domain.commands import (
 from travelbuddy.domain.errors import (
     BookingAlreadyExists,
     BookingNotFound,
+    CommandIdReused,
     DomainError,
     InvalidTransition,
     NotAllowed,
@@ -97,6 +98,7 @@ __all__ = [
     "CatalogView",
     "ChangeStayDates",
     "Command",
+    "CommandIdReused",
     "ConfirmFlightReservation",
     "ConfirmHotelReservation",
     "DecisionContext",

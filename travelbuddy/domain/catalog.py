@@ -13,6 +13,8 @@ from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from travelbuddy.domain.text import Text
+
 # Departure and arrival are local clock times; flights fly daily, so no date here.
 _CLOCK_TIME = r"^([01]\d|2[0-3]):[0-5]\d$"
 
@@ -38,6 +40,7 @@ class Cabin(StrEnum):
 
 
 class _CatalogEntry(BaseModel):
+    # Entries come from the partners (Kafka): their text is checked like a customer's.
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
@@ -49,8 +52,8 @@ class Perk(_CatalogEntry):
     flight with all its seats).
     """
 
-    code: str = Field(min_length=1)
-    title: str
+    code: Text = Field(min_length=1)
+    title: Text
     kind: PerkKind
     discount_percent: int = Field(default=0, ge=0, le=100)
 
@@ -58,17 +61,17 @@ class Perk(_CatalogEntry):
 class RoomType(_CatalogEntry):
     """A kind of room a hotel sells, priced per room and night in JPY."""
 
-    code: str = Field(min_length=1)
-    name: str
+    code: Text = Field(min_length=1)
+    name: Text
     nightly_price: int = Field(ge=0)
 
 
 class Hotel(_CatalogEntry):
     """A hotel with its room types and the perks every stay there is offered."""
 
-    id: str = Field(min_length=1)
-    name: str
-    city: str
+    id: Text = Field(min_length=1)
+    name: Text
+    city: Text
     room_types: tuple[RoomType, ...]
     perks: tuple[Perk, ...] = ()
 
@@ -88,11 +91,11 @@ class Fare(_CatalogEntry):
 class Flight(_CatalogEntry):
     """A scheduled domestic flight. It flies every day at the same times."""
 
-    id: str = Field(min_length=1)
-    flight_number: str
-    airline: str
-    origin: str
-    destination: str
+    id: Text = Field(min_length=1)
+    flight_number: Text
+    airline: Text
+    origin: Text
+    destination: Text
     departure_time: str = Field(pattern=_CLOCK_TIME)
     arrival_time: str = Field(pattern=_CLOCK_TIME)
     fares: tuple[Fare, ...]

@@ -45,6 +45,7 @@ BOOKING_ALREADY_EXISTS = "BOOKING_ALREADY_EXISTS"
 
 # Who may send a command.
 NOT_ALLOWED = "NOT_ALLOWED"
+COMMAND_ID_REUSED = "COMMAND_ID_REUSED"
 
 
 class Problem(BaseModel):
@@ -118,3 +119,14 @@ class NotAllowed(DomainError):
         """Name the booking and say who may send the command."""
         super().__init__(NOT_ALLOWED, message)
         self.booking_id = booking_id
+
+
+class CommandIdReused(DomainError):
+    """A command id the sender used before, sent now with another command: refused, as a
+    payment API refuses an idempotency key reused for another payment."""
+
+    def __init__(self, command_id: str) -> None:
+        """Name the command id."""
+        super().__init__(COMMAND_ID_REUSED, f"Command id {command_id} was used before for "
+                         "another command; use a new id for a new command.")
+        self.command_id = command_id

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
+import inspect
 import logging
-from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, TypeVar, cast
 
 from pymongo import ASCENDING, IndexModel
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from travelbuddy.eventstore.feeds import IDLE_POLL_SECONDS, FeedCursor
 from travelbuddy.eventstore.port import (
@@ -27,6 +29,8 @@ from travelbuddy.eventstore.port import (
     MalformedEvent,
     NewEvent,
     StoredEvent,
+    StoreUnavailable,
+    command_key,
 )
 
 log = logging.getLogger(__name__)
@@ -51,9 +55,29 @@ def event_document(stream_id: str, version: int, event: NewEvent) -> Document:
     }
 
 
-def command_key(command_id: str, issued_by: str | None) -> str:
-    """A command id scoped to its sender: another sender's equal id is another command."""
-    return f"{issued_by or ''}\x1f{command_id}"
+Method = TypeVar("Method", bound=Callable[..., Awaitable[Any]])
+T = TypeVar("T")
+
+
+def outages_as_unavailable(cls: type[T]) -> type[T]:
+    """Make every public coroutine method of an adapter class raise StoreUnavailable
+    where PyMongo gives up reaching the server (server selection or the connection timed
+    out, the connection broke), so callers answer "retry" instead of an internal error."""
+    for name, method in list(vars(cls).items()):
+        if not name.startswith("_") and inspect.iscoroutinefunction(method):
+            setattr(cls, name, _translated(method))
+    return cls
+
+
+def _translated(method: Method) -> Method:
+    @functools.wraps(method)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await method(*args, **kwargs)
+        except ConnectionFailure as error:
+            raise StoreUnavailable(f"MongoDB is unavailable: {type(error).__name__}") from error
+
+    return cast(Method, call)
 
 
 def stored_event(document: Document) -> StoredEvent:
@@ -75,6 +99,7 @@ def stored_event(document: Document) -> StoredEvent:
         raise MalformedEvent(document, error) from error
 
 
+@outages_as_unavailable
 class MongoEventStore:
     """EventStore adapter on PyMongo's async API."""
 

@@ -17,12 +17,25 @@ class ConcurrencyError(Exception):
         self.expected_version = expected_version
 
 
+class StoreUnavailable(Exception):
+    """The store could not be reached in time (a database away); nothing is known to be
+    written, and the same request may be retried (a command with its command id)."""
+
+
 class DuplicateCommand(Exception):
     """An event of this command id is stored already; nothing was written."""
 
     def __init__(self, command_id: str) -> None:
         super().__init__(f"command {command_id} was handled before")
         self.command_id = command_id
+
+
+def command_key(command_id: str, issued_by: str | None) -> str:
+    """The key a store keeps unique for a command: its sender and its id. The sender is
+    length-prefixed, so no other pair has the same key (joined with a separator, `carol` +
+    `x<sep>y` and `carol<sep>x` + `y` would collide). Both adapters store this key."""
+    sender = issued_by or ""
+    return f"{len(sender)}:{sender}{command_id}"
 
 
 class MalformedEvent(ValueError):
@@ -46,6 +59,9 @@ class EventMetadata:
     causation_id: str | None = None
     issued_by: str | None = None
     """Who sent the command; a command id is unique per sender, not across senders."""
+    command_digest: str | None = None
+    """A digest of the command, so a command id sent again with another command is told
+    apart from a retry."""
 
     def as_document(self) -> dict[str, Any]:
         return {
@@ -56,6 +72,7 @@ class EventMetadata:
             "customer_id": self.customer_id,
             "recorded_at": self.recorded_at,
             "issued_by": self.issued_by,
+            "command_digest": self.command_digest,
         }
 
     @classmethod
@@ -68,6 +85,7 @@ class EventMetadata:
             correlation_id=document.get("correlation_id"),
             causation_id=document.get("causation_id"),
             issued_by=document.get("issued_by"),
+            command_digest=document.get("command_digest"),
         )
 
 

@@ -25,6 +25,7 @@ from travelbuddy.eventstore.port import (
     EventMetadata,
     NewEvent,
     StoredEvent,
+    command_key,
 )
 
 SCHEMA = """
@@ -48,7 +49,7 @@ COLUMNS = "position, stream_id, version, type, schema_version, data, metadata"
 
 
 def _command_key(command_id: str | None, issued_by: str | None) -> str | None:
-    return None if command_id is None else f"{issued_by or ''}\x1f{command_id}"
+    return None if command_id is None else command_key(command_id, issued_by)
 
 
 def metadata_json(metadata: EventMetadata) -> str:

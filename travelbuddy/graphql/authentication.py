@@ -1,9 +1,10 @@
 """Authentication at the GraphQL boundary: the bearer token of an HTTP request or of a
 websocket's `connection_init` payload, verified into the application's Caller.
 
-A request that proves no identity is refused here, before any resolver runs: HTTP 401
-(403 for a valid token that names no customer) with a JSON body, or the websocket closed
-with 4401 (4403). What a caller may see or change is decided further in, by the
+A request that proves no identity is refused here, before any resolver runs (and before
+its body is read: see `request_guard`): HTTP 401 (403 for a valid token that names no
+customer) with a JSON body, or the websocket closed with 4401 (4403; see
+`websocket_handlers`). What a caller may see or change is decided further in, by the
 application (`Caller`) and the query API (`Reader`).
 """
 
@@ -14,14 +15,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
-    BaseGraphQLTransportWSHandler,
-)
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import ConnectionInitMessage
-from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
-from strawberry.subscriptions.protocols.graphql_ws.types import (
-    ConnectionInitMessage as LegacyConnectionInitMessage,
-)
 
 from travelbuddy.application import Caller
 from travelbuddy.config import Settings
@@ -39,18 +32,22 @@ def caller_of(identity: Identity) -> Caller:
 
 
 class Authenticator:
-    """Turns an `Authorization` value into a Caller. The verifier is built on first use
-    from the running services' settings (a generated secret is created then, once)."""
+    """Turns an `Authorization` value into an Identity. The verifier is built on first use
+    from the running services' settings (a generated secret is created then, once), and
+    shared by both endpoints, their websockets and the check before a body is read."""
 
     def __init__(self, settings_of: Callable[[], Settings]) -> None:
         self._settings_of = settings_of
         self._verifier: TokenVerifier | None = None
 
-    def caller(self, authorization: str | None) -> Caller:
-        """The caller the bearer token names; raises InvalidToken with the reason."""
+    async def identity(self, authorization: str | None) -> Identity:
+        """Who the bearer token names; raises InvalidToken with the reason. Only a JWKS URL
+        makes this wait (for keys fetched in a worker thread); other keys are at hand."""
         if self._verifier is None:
             self._verifier = TokenVerifier.from_settings(self._settings_of())
-        return caller_of(self._verifier.verify(bearer_token(authorization)))
+        token = bearer_token(authorization)
+        await self._verifier.prepare_keys(token)
+        return self._verifier.verify(token)
 
 
 def bearer_token(authorization: str | None) -> str:
@@ -71,48 +68,32 @@ def authorization_in(payload: Mapping[str, Any] | None) -> str | None:
     return None
 
 
-def refusal_response(refusal: InvalidToken) -> JSONResponse:
-    """HTTP 401 (403 for a token without a customer) with a JSON error a client can read."""
+def refusal_response(refusal: InvalidToken, *, close: bool = False) -> JSONResponse:
+    """HTTP 401 (403 for a token without a customer) with a JSON error a client can read.
+    With `close`, the connection is closed after it (a body left unread is not waited for)."""
     forbidden = isinstance(refusal, TokenWithoutCustomer)
     log.info("event=request_refused reason=%r", refusal.reason)
+    headers = {"WWW-Authenticate": 'Bearer error="insufficient_scope"' if forbidden
+               else "Bearer"}
+    if close:
+        headers["Connection"] = "close"
     return JSONResponse(
         {"error": "forbidden" if forbidden else "unauthorized", "reason": refusal.reason},
-        status_code=403 if forbidden else 401,
-        headers={"WWW-Authenticate": 'Bearer error="insufficient_scope"' if forbidden
-                 else "Bearer"},
+        status_code=403 if forbidden else 401, headers=headers,
     )
 
 
 class WebSocketRefused(Exception):
     """Raised by the router's `on_ws_connect`: close the connection with this code."""
 
-    def __init__(self, refusal: InvalidToken) -> None:
-        super().__init__(refusal.reason)
-        self.reason = refusal.reason
-        self.code = (FORBIDDEN_CLOSE_CODE if isinstance(refusal, TokenWithoutCustomer)
-                     else UNAUTHORIZED_CLOSE_CODE)
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
 
-
-class AuthenticatingTransportWSHandler(BaseGraphQLTransportWSHandler[Any, None]):
-    """graphql-transport-ws with 4401/4403 for a refused `connection_init` (strawberry
-    itself closes every rejection with 4403)."""
-
-    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
-        try:
-            await super().handle_connection_init(message)
-        except WebSocketRefused as refused:
-            log.info("event=websocket_refused code=%d reason=%r", refused.code, refused.reason)
-            await self.websocket.close(code=refused.code, reason=refused.reason)
-
-
-class AuthenticatingLegacyWSHandler(BaseGraphQLWSHandler[Any, None]):
-    """The older graphql-ws protocol, refusing the same way (it has no codes of its own)."""
-
-    async def handle_connection_init(self, message: LegacyConnectionInitMessage) -> None:
-        try:
-            await super().handle_connection_init(message)
-        except WebSocketRefused as refused:
-            log.info("event=websocket_refused code=%d reason=%r", refused.code, refused.reason)
-            await self.send_message({"type": "connection_error",
-                                     "payload": {"message": refused.reason}})
-            await self.websocket.close(code=refused.code, reason=refused.reason)
+    @classmethod
+    def for_token(cls, refusal: InvalidToken) -> WebSocketRefused:
+        """4403 for a valid token without a usable customer, 4401 for any other refusal."""
+        forbidden = isinstance(refusal, TokenWithoutCustomer)
+        return cls(FORBIDDEN_CLOSE_CODE if forbidden else UNAUTHORIZED_CLOSE_CODE,
+                   refusal.reason)

@@ -46,7 +46,12 @@ from travelbuddy.graphql.command_types import (
 from travelbuddy.graphql.context import GraphQLContext
 from travelbuddy.graphql.errors import ServiceSchema
 from travelbuddy.graphql.input_limits import text_problems
-from travelbuddy.graphql.limits import default_settings, schema_config, schema_extensions
+from travelbuddy.graphql.limits import (
+    default_settings,
+    execution_context_class,
+    schema_config,
+    schema_extensions,
+)
 
 SCHEMA_VERSION = "1"
 
@@ -188,7 +193,8 @@ class Mutation:
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The command schema with the error masking and abuse limits the settings ask for."""
     return ServiceSchema(query=Query, mutation=Mutation,
-                             extensions=schema_extensions(settings), config=schema_config(settings))
+                         extensions=schema_extensions(settings), config=schema_config(settings),
+                         execution_context_class=execution_context_class(settings))
 
 
 schema = build_schema(default_settings())

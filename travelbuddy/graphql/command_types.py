@@ -9,6 +9,8 @@ from typing import Annotated
 import strawberry
 
 from travelbuddy.domain import Cabin as DomainCabin
+from travelbuddy.domain.booking_request import MAX_FLIGHTS, MAX_TRAVELERS
+from travelbuddy.graphql.input_checks import max_items
 
 
 @strawberry.enum(description="Cabin class of a flight fare.")
@@ -45,10 +47,15 @@ class RequestBookingInput:
     hotel_stay: HotelStayInput | None = strawberry.field(
         default=None, description="The hotel stay, if the trip has one."
     )
+    # The domain's own limits, at the GraphQL layer too: a longer list is refused before
+    # its objects are built (see `input_checks`).
     flights: list[FlightInput] = strawberry.field(
-        default_factory=list, description="Up to four flights."
+        default_factory=list, description="Up to four flights.",
+        metadata=max_items(MAX_FLIGHTS),
     )
-    travelers: list[TravelerInput] = strawberry.field(description="One to nine travelers.")
+    travelers: list[TravelerInput] = strawberry.field(
+        description="One to nine travelers.", metadata=max_items(MAX_TRAVELERS)
+    )
 
 
 @strawberry.input(description="The hotel reserved the stay.")

@@ -1,4 +1,5 @@
-"""Bounds on string inputs, so that oversized text is a typed error and never stored."""
+"""Bounds on string inputs, so that oversized or invalid text (a lone surrogate, a
+control character: see `travelbuddy.domain.text`) is a typed error and never stored."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from travelbuddy.domain.errors import Problem
+from travelbuddy.domain.text import text_fault
 
 MAX_TEXT_LENGTH = 200
 TOO_LONG = "TOO_LONG"
@@ -18,9 +20,8 @@ def text_problems(value: Any, path: str = "input") -> list[Problem]:
         if len(value) > MAX_TEXT_LENGTH:
             return [Problem(code=TOO_LONG, field=path,
                             message=f"{path} is longer than {MAX_TEXT_LENGTH} characters")]
-        if "\x00" in value:
-            return [Problem(code=INVALID_TEXT, field=path,
-                            message=f"{path} contains a NUL character")]
+        if (fault := text_fault(value)) is not None:
+            return [Problem(code=INVALID_TEXT, field=path, message=f"{path} contains {fault}")]
         return []
     if isinstance(value, list):
         return [p for i, item in enumerate(value) for p in text_problems(item, f"{path}.{i}")]

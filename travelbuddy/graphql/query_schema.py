@@ -17,9 +17,15 @@ from strawberry.types import Info
 from travelbuddy.config import Settings
 from travelbuddy.graphql.catalog_types import FlightOffer, HotelOffer
 from travelbuddy.graphql.context import GraphQLContext
+from travelbuddy.graphql.endpoint_hints import CommandEndpointHint
 from travelbuddy.graphql.errors import ServiceSchema
 from travelbuddy.graphql.fanout import SubscriberTooSlow
-from travelbuddy.graphql.limits import default_settings, schema_config, schema_extensions
+from travelbuddy.graphql.limits import (
+    default_settings,
+    execution_context_class,
+    schema_config,
+    schema_extensions,
+)
 from travelbuddy.graphql.query_types import (
     Booking,
     BookingConnection,
@@ -162,7 +168,10 @@ async def _watch(info: Info[GraphQLContext, None], booking_id: str | None
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The query schema with the error masking and abuse limits the settings ask for."""
     return ServiceSchema(query=Query, subscription=Subscription,
-                             extensions=schema_extensions(settings), config=schema_config(settings))
+                         extensions=[*schema_extensions(settings, check_text=True),
+                                     CommandEndpointHint],
+                         config=schema_config(settings),
+                         execution_context_class=execution_context_class(settings))
 
 
 schema = build_schema(default_settings())

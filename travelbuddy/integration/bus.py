@@ -1,7 +1,7 @@
 """The `Bus` port: integration messages between the booking service and its partners.
 
-Two adapters: `KafkaBus` (kafka_bus.py) and `MemoryBus` (memory_bus.py), the in-process
-bus of the embedded default. The relay, the partners, the inbound consumer with its
+Two adapters: `KafkaBus` (kafka_bus.py) and `SqliteBus` (sqlite_bus.py), the embedded
+default's bus in a SQLite file. The relay, the partners, the inbound consumer with its
 dead-letter queue and the catalog projector are written once, against this port; the
 contract tests (tests/integration/test_bus_contract.py) hold both adapters to it.
 
@@ -76,6 +76,10 @@ class Subscription(Protocol):
         could not be finished. Nothing happens when the partition is no longer ours."""
 
     @property
+    def assigned_partitions(self) -> int:
+        """How many partitions this member reads now (0 while it waits for them)."""
+
+    @property
     def partitions_revoked(self) -> bool:
         """Whether partitions were taken from this member since the last poll: the rest of
         that poll's messages may belong to another member by now."""
@@ -104,8 +108,15 @@ class Bus(Protocol):
 
     @property
     def durable(self) -> bool:
-        """Whether published messages outlive this process (Kafka). An in-process bus
-        forgets them at exit: whoever feeds it from durable storage starts over then."""
+        """Whether published messages and committed offsets outlive this process (Kafka,
+        and the SQLite bus: both keep them)."""
+
+    @property
+    def shared_between_processes(self) -> bool:
+        """Whether processes can share the bus's consumer groups (Kafka). The SQLite bus
+        coordinates a group's members within one process only: two processes on its file
+        would each run an active member of the same group, so whoever publishes and whoever
+        answers over it (relay, partners, inbound consumer) must run in one process."""
 
     async def ensure_topics(self) -> None:
         """Create the service's topics (topics.TOPICS) that do not exist yet."""

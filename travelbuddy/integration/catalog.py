@@ -34,7 +34,9 @@ async def run_catalog_projector(
         while True:
             batch = await subscription.poll(POLL_SECONDS)
             for message in batch:
-                key = message.key.decode() if message.key else ""
+                # A key that is not UTF-8 names no entry (U+FFFD in no id), and must not
+                # stop the projector.
+                key = message.key.decode(errors="replace") if message.key else ""
                 if message.value is None:
                     await catalog.remove(key)
                     continue

@@ -1,22 +1,24 @@
-"""The dead-letter queue of the partners' replies: what it holds, reading it, replaying it.
+"""The dead-letter queue of the partners' replies: what it holds, and reading it.
 
 A message the inbound consumer cannot handle is parked on `partners.reservations.dlq`
 with its original key, value and headers, plus `dlq.*` headers saying why and where it
 came from. The stream moves on; an operator lists the parked messages and, once the
-cause is fixed, replays them to the topic they came from.
+cause is fixed, replays them to the topic they came from (dead_letter_replay.py).
+
+Each reason (`dlq.error.type`) is a fault of one kind: permanent when the message itself
+can never be handled (sending the same bytes again parks them again), retryable when the
+fault was ours (a bug, a dependency failing in a way the consumer did not expect).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from travelbuddy.integration.bus import Bus, Message
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES, RESERVATIONS_DLQ
-
-log = logging.getLogger(__name__)
 
 HEADER_PREFIX = "dlq."
 ERROR = "dlq.error"
@@ -25,6 +27,9 @@ SOURCE_TOPIC = "dlq.source.topic"
 SOURCE_PARTITION = "dlq.source.partition"
 SOURCE_OFFSET = "dlq.source.offset"
 DEAD_LETTERED_AT = "dlq.dead_lettered_at"
+REPLAY_OF = "dlq.replay.of"
+"""On a message a replay sent: the id of the dead letter it was. Kept when the message is
+parked again, so a dead letter that came back says which one it came back from."""
 
 REPLAYABLE_TOPICS = frozenset({HOTEL_REPLIES, FLIGHT_REPLIES})
 MAX_ERROR_CHARS = 1000
@@ -33,6 +38,33 @@ Progress = Callable[[int, int], None]
 """Told (dead letters done, dead letters in this run) after each one."""
 
 Headers = list[tuple[str, bytes]]
+
+
+class Fault(StrEnum):
+    """Whether sending a dead letter again can help."""
+
+    PERMANENT = "permanent"
+    RETRYABLE = "retryable"
+    UNKNOWN = "unknown"
+    """A reason this version does not know (or none): treated as permanent."""
+
+
+FAULTS: dict[str, Fault] = {
+    # The message is not a reply, or not one for this topic and key: the same bytes
+    # fail the same way.
+    "invalid_json": Fault.PERMANENT,
+    "unknown_reply_type": Fault.PERMANENT,
+    "invalid_reply": Fault.PERMANENT,
+    "wrong_topic": Fault.PERMANENT,
+    "key_mismatch": Fault.PERMANENT,
+    # The booking is not there, or its rules refuse the reply: the partner answered
+    # something this service never asked, or no longer can take.
+    "unknown_booking": Fault.PERMANENT,
+    "rejected_by_domain": Fault.PERMANENT,
+    # Our fault: an exception the consumer did not expect; once fixed, the reply applies.
+    "handler_error": Fault.RETRYABLE,
+}
+"""Each reason the inbound consumer writes (its `Poison` error types), by fault."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +77,11 @@ class DeadLetter:
     topic: str
     partition: int
     offset: int
+
+    @property
+    def id(self) -> str:
+        """Where it sits in the DLQ, `partition:offset`: what an operator names it by."""
+        return f"{self.partition}:{self.offset}"
 
     @classmethod
     def of(cls, message: Message) -> DeadLetter:
@@ -70,6 +107,20 @@ class DeadLetter:
     @property
     def error_type(self) -> str | None:
         return self.header(ERROR_TYPE)
+
+    @property
+    def reason(self) -> str:
+        """The error type, or "unknown" for a message parked without one."""
+        return self.error_type or "unknown"
+
+    @property
+    def fault(self) -> Fault:
+        return FAULTS.get(self.reason, Fault.UNKNOWN)
+
+    @property
+    def replay_of(self) -> str | None:
+        """The dead letter whose replay this one is, when it came back from a replay."""
+        return self.header(REPLAY_OF)
 
     @property
     def source_topic(self) -> str | None:
@@ -106,7 +157,8 @@ def dead_letter_headers(
     error: str,
     now: dt.datetime | None = None,
 ) -> Headers:
-    """The headers of a parked message: its own (minus stale `dlq.*` ones) and why it is here."""
+    """The headers of a parked message: its own (minus stale `dlq.*` ones, but keeping which
+    dead letter it is the replay of) and why it is here."""
     parked_at = (now or dt.datetime.now(dt.UTC)).isoformat()
     reason = {
         ERROR: error[:MAX_ERROR_CHARS],
@@ -117,7 +169,8 @@ def dead_letter_headers(
         DEAD_LETTERED_AT: parked_at,
     }
     # A replayed message that fails again keeps only the newest reason.
-    kept = [(n, bytes(v or b"")) for n, v in original if not n.startswith(HEADER_PREFIX)]
+    kept = [(n, bytes(v or b"")) for n, v in original
+            if not n.startswith(HEADER_PREFIX) or n == REPLAY_OF]
     return kept + [(name, text.encode()) for name, text in reason.items()]
 
 
@@ -133,35 +186,3 @@ async def read_dead_letters(bus: Bus, progress: Progress | None = None) -> list[
             if progress:
                 progress(len(letters), backlog.total)
     return letters
-
-
-async def replay_dead_letters(
-    bus: Bus, group_id: str = "dlq-replay", progress: Progress | None = None
-) -> int:
-    """Send each dead letter not replayed yet back to its source topic; return how many.
-
-    The replay group's offset is committed after each one is sent, so a second replay
-    sends nothing again; a replay cut short resends at most the one in flight. Dead
-    letters whose source is not a partner reply topic are skipped (and logged).
-    """
-    replayed = done = 0
-    async with bus.read_to_end(RESERVATIONS_DLQ, group_id) as backlog:
-        async for message in backlog:
-            replayed += await _replay(bus, DeadLetter.of(message))
-            await backlog.commit(message)
-            done += 1
-            if progress:
-                progress(done, backlog.total)
-    return replayed
-
-
-async def _replay(bus: Bus, letter: DeadLetter) -> int:
-    topic = letter.source_topic
-    if topic not in REPLAYABLE_TOPICS:
-        log.warning("event=dead_letter_not_replayed dlq_offset=%d source_topic=%s",
-                    letter.offset, topic)
-        return 0
-    await bus.publish(topic, letter.key, letter.value, letter.original_headers)
-    log.info("event=dead_letter_replayed dlq_offset=%d topic=%s source_offset=%s",
-             letter.offset, topic, letter.source_offset)
-    return 1

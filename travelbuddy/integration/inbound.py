@@ -11,7 +11,7 @@ A failure of what the consumer depends on (MongoDB, a write race, the bus while 
 says nothing about the message: it is retried with a bounded exponential backoff, for as
 long as it takes, and the offset stays uncommitted meanwhile.
 
-It runs the same on Kafka and on the in-process bus (the Bus port).
+It runs the same on Kafka and on the SQLite bus (the Bus port).
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ from travelbuddy.domain.commands import (
     RejectHotelReservation,
 )
 from travelbuddy.domain.errors import ITEM_NOT_PENDING, BookingNotFound, DomainError
+from travelbuddy.eventstore.port import StoreUnavailable
+from travelbuddy.health import WorkerHealth
 from travelbuddy.integration.bus import (
     Bus,
     BusUnavailable,
@@ -163,8 +165,10 @@ class InboundConsumer:
         commands: BookingCommands,
         group_id: str = DEFAULT_GROUP_ID,
         backoff: Backoff | None = None,
+        health: WorkerHealth | None = None,
     ) -> None:
         self.bus = bus
+        self._health = health or WorkerHealth()
         self.group_id = group_id
         self._commands = commands
         self._backoff = backoff or Backoff()
@@ -187,10 +191,12 @@ class InboundConsumer:
             while True:
                 await self._consume_batch(subscription)
         finally:
+            self._health.inbound_partitions = None
             await subscription.stop()
 
     async def _consume_batch(self, subscription: Subscription) -> None:
         batch = await subscription.poll(POLL_SECONDS, MAX_BATCH)
+        self._health.inbound_partitions = subscription.assigned_partitions
         for index, message in enumerate(batch):
             if subscription.partitions_revoked:
                 return self._rewind(subscription, batch[index:])
@@ -230,7 +236,7 @@ class InboundConsumer:
         try:
             outcome = await self._retrying(
                 lambda: self._commands.handle(command_for(reply), caller, context),
-                ids, where, transient=(ConcurrencyConflict, PyMongoError),
+                ids, where, transient=(ConcurrencyConflict, StoreUnavailable, PyMongoError),
             )
         except BookingNotFound as error:
             raise Poison("unknown_booking", error.message, reply) from None

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -82,6 +83,9 @@ def unavailable_on_kafka_errors() -> Iterator[None]:
         raise BusUnavailable(repr(error)) from error
 
 
+DISCARD_SECONDS = 5.0
+
+
 class StartedClient(Generic[C]):
     """A client started on first use (again after a failed start) and stopped by `close`."""
 
@@ -106,10 +110,61 @@ class StartedClient(Generic[C]):
             return self._client
 
     async def close(self) -> None:
-        """Stop the client, if it was started."""
+        """Stop the client, if it was started; a broker that is away does not hold the
+        stop for longer than DISCARD_SECONDS (what was not acknowledged by then is
+        published again by the relay, from its checkpoint)."""
         client, self._client = self._client, None
         if client is not None:
-            await self._stop(client)
+            try:
+                await asyncio.wait_for(self._stop(client), DISCARD_SECONDS)
+            except TimeoutError:
+                log.warning("event=kafka_client_stop_timed_out seconds=%.0f", DISCARD_SECONDS)
+
+    async def discard(self) -> None:
+        """Stop the client without waiting long for a broker that is away; the next
+        `get` starts a new one."""
+        async with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._stop(client), DISCARD_SECONDS)
+
+
+class RepeatedMessages(logging.Filter):
+    """Lets a log line through once per `interval` seconds per (logger, message text),
+    saying how many like it were held back, so an outage of minutes is a few lines, not
+    tens of thousands ("Unable connect to node" every few milliseconds)."""
+
+    def __init__(self, interval: float = 30.0) -> None:
+        super().__init__()
+        self._interval = interval
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, str(record.msg))
+        now = time.monotonic()
+        last, held = self._seen.get(key, (-self._interval, 0))
+        if now - last < self._interval:
+            self._seen[key] = (last, held + 1)
+            return False
+        self._seen[key] = (now, 0)
+        if held:
+            record.msg = f"{record.msg} ({held} like it in the last {self._interval:.0f} s)"
+        return True
+
+
+_REPEATED = RepeatedMessages()
+
+
+def quiet_repeated_client_logs() -> None:
+    """Put the repeat filter on aiokafka's loggers (once per process)."""
+    for name in ("aiokafka", "aiokafka.cluster", "aiokafka.conn", "aiokafka.admin.client",
+                 "aiokafka.consumer.consumer", "aiokafka.consumer.fetcher",
+                 "aiokafka.consumer.group_coordinator", "aiokafka.producer.producer",
+                 "aiokafka.producer.sender"):
+        logger = logging.getLogger(name)
+        if _REPEATED not in logger.filters:
+            logger.addFilter(_REPEATED)
 
 
 def message_of(record: Any) -> Message:

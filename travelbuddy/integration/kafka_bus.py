@@ -34,6 +34,7 @@ from travelbuddy.integration.kafka import (
     message_of,
     new_consumer,
     new_producer,
+    quiet_repeated_client_logs,
     unavailable_on_kafka_errors,
 )
 from travelbuddy.integration.topics import TOPICS, TopicSpec
@@ -43,16 +44,21 @@ log = logging.getLogger(__name__)
 ASSIGNMENT_WAIT_SECONDS = 30.0
 """How long `start` waits for the group to hand out partitions before going on anyway."""
 READ_POLL_MS = 500
+PUBLISH_TIMEOUT_SECONDS = 15.0
+"""The longest a publish waits for the broker's acknowledgement before the producer is
+started anew (an idempotent producer otherwise keeps retrying a broker that is away)."""
 
 
 class KafkaBus:
     """The Bus port on a Kafka cluster."""
 
     durable = True
+    shared_between_processes = True
 
     def __init__(self, bootstrap_servers: str, topics: tuple[TopicSpec, ...] = TOPICS) -> None:
         self.bootstrap_servers = bootstrap_servers
         self._topics = topics
+        quiet_repeated_client_logs()
         self._producer = StartedClient(lambda: new_producer(bootstrap_servers), lambda p: p.stop())
         self._admin = StartedClient(
             lambda: AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers), lambda a: a.close()
@@ -69,12 +75,29 @@ class KafkaBus:
     async def publish(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()
     ) -> None:
-        """Send the message and wait for the broker's acknowledgement (acks=all)."""
-        with unavailable_on_kafka_errors():
-            producer = await self._producer.get()
-            await producer.send_and_wait(
-                topic, key=key, value=value, headers=list(headers) or None
-            )
+        """Send the message and wait for the broker's acknowledgement (acks=all).
+
+        A send that fails leaves the idempotent producer in a state it may not leave by
+        itself (after a broker restart: OutOfOrderSequenceNumber, an unknown or fenced
+        producer id), so the producer is dropped and the next publish starts a new one.
+        Messages are sent one at a time, so none is in flight on the dropped producer.
+        """
+        try:
+            with unavailable_on_kafka_errors():
+                async with asyncio.timeout(PUBLISH_TIMEOUT_SECONDS):
+                    producer = await self._producer.get()
+                    await producer.send_and_wait(
+                        topic, key=key, value=value, headers=list(headers) or None
+                    )
+        except TimeoutError as error:  # a producer that waits on a broker that is away
+            log.warning("event=producer_reset reason=publish_timeout")
+            await self._producer.discard()
+            raise BusUnavailable(f"no acknowledgement in {PUBLISH_TIMEOUT_SECONDS:.0f} s") \
+                from error
+        except BusUnavailable as error:
+            log.warning("event=producer_reset reason=%r", error)
+            await self._producer.discard()
+            raise
 
     def subscribe(
         self, topics: Sequence[str], group_id: str | None, *, from_end: bool = False
@@ -238,6 +261,10 @@ class KafkaSubscription:
         tp = KafkaTopicPartition(message.topic, message.partition)
         if tp in consumer.assignment():
             consumer.seek(tp, message.offset)
+
+    @property
+    def assigned_partitions(self) -> int:
+        return 0 if self._consumer is None else len(self._consumer.assignment())
 
     @property
     def partitions_revoked(self) -> bool:

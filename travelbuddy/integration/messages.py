@@ -1,5 +1,7 @@
 """What travels on Kafka: booking events as CloudEvents-style envelopes, the partners'
-reservation replies, and catalog entries. Pydantic models at the boundary."""
+reservation replies, and catalog entries. Pydantic models at the boundary: the text of
+what comes in is checked as the domain's (`Text`), so a reply with a lone surrogate or a
+control character is refused (the inbound consumer parks it) and never stored."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from travelbuddy.domain.catalog import Flight, Hotel
+from travelbuddy.domain.text import Text
 from travelbuddy.eventstore.port import StoredEvent
 
 SOURCE = "/travelbuddy/booking-service"
@@ -51,42 +54,42 @@ class HotelReserved(_Message):
     """The hotel service reserved the stay of a booking."""
 
     type: Literal["hotel.reserved"]
-    reply_id: str = Field(min_length=1, max_length=100)
-    booking_id: str = Field(min_length=1, max_length=100)
-    confirmation_code: str = Field(min_length=1, max_length=100)
-    causation_id: str | None = Field(None, description="Id of the booking event replied to.")
+    reply_id: Text = Field(min_length=1, max_length=100)
+    booking_id: Text = Field(min_length=1, max_length=100)
+    confirmation_code: Text = Field(min_length=1, max_length=100)
+    causation_id: Text | None = Field(None, description="Id of the booking event replied to.")
 
 
 class HotelRejected(_Message):
     """The hotel service could not reserve the stay of a booking."""
 
     type: Literal["hotel.rejected"]
-    reply_id: str = Field(min_length=1, max_length=100)
-    booking_id: str = Field(min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=200)
-    causation_id: str | None = None
+    reply_id: Text = Field(min_length=1, max_length=100)
+    booking_id: Text = Field(min_length=1, max_length=100)
+    reason: Text = Field(min_length=1, max_length=200)
+    causation_id: Text | None = None
 
 
 class FlightReserved(_Message):
     """The flight service reserved the seats of one flight of a booking."""
 
     type: Literal["flight.reserved"]
-    reply_id: str = Field(min_length=1, max_length=100)
-    booking_id: str = Field(min_length=1, max_length=100)
-    flight_id: str = Field(min_length=1, max_length=100)
-    confirmation_code: str = Field(min_length=1, max_length=100)
-    causation_id: str | None = None
+    reply_id: Text = Field(min_length=1, max_length=100)
+    booking_id: Text = Field(min_length=1, max_length=100)
+    flight_id: Text = Field(min_length=1, max_length=100)
+    confirmation_code: Text = Field(min_length=1, max_length=100)
+    causation_id: Text | None = None
 
 
 class FlightRejected(_Message):
     """The flight service could not reserve the seats of one flight of a booking."""
 
     type: Literal["flight.rejected"]
-    reply_id: str = Field(min_length=1, max_length=100)
-    booking_id: str = Field(min_length=1, max_length=100)
-    flight_id: str = Field(min_length=1, max_length=100)
-    reason: str = Field(min_length=1, max_length=200)
-    causation_id: str | None = None
+    reply_id: Text = Field(min_length=1, max_length=100)
+    booking_id: Text = Field(min_length=1, max_length=100)
+    flight_id: Text = Field(min_length=1, max_length=100)
+    reason: Text = Field(min_length=1, max_length=200)
+    causation_id: Text | None = None
 
 
 ReservationReply = Annotated[

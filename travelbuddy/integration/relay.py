@@ -2,12 +2,10 @@
 
 It is a projector whose effect is a publish: the ProjectorRunner saves the resume token
 only after the bus accepted the events before it (on Kafka: the idempotent producer's
-acks=all), so an event can reach the topic twice after a crash, never zero times. While
-the broker is down it retries with backoff and then carries on where it stopped.
-
-On the in-process bus, which forgets everything when the process ends, the relay starts
-each run from the beginning of the store: what was published before is gone, and every
-consumer of the topic is idempotent.
+acks=all; on the SQLite bus: committed to its file), so an event can reach the topic twice
+after a crash, never zero times. While the broker is down it retries with backoff and then
+carries on where it stopped. Both buses keep what was published, so a restarted relay
+resumes from its checkpoint and publishes nothing again.
 """
 
 from __future__ import annotations
@@ -18,26 +16,35 @@ from collections.abc import Sequence
 
 from travelbuddy.eventstore.feeds import ChangeFeed
 from travelbuddy.eventstore.port import EventStore, StoredEvent
+from travelbuddy.health import WorkerHealth
 from travelbuddy.integration.bus import Bus, BusUnavailable
 from travelbuddy.integration.messages import BookingEventEnvelope
 from travelbuddy.integration.topics import BOOKINGS
 from travelbuddy.readmodels.ports import ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.runner import ProjectorRunner
+from travelbuddy.readmodels.single_active import SingleActive
 
 log = logging.getLogger(__name__)
 
 RELAY = "kafka-relay"
-IN_PROCESS_RELAY = "in-process-relay"
+EMBEDDED_RELAY = "sqlite-bus-relay"
+"""The relay's checkpoint on the SQLite bus: one per kind of bus, as each is fed apart."""
+FORGETFUL_BUS_RELAY = "in-process-relay"
+"""The checkpoint of the relay to the in-process bus the SQLite bus replaced, which forgot
+its messages at every exit. It says nothing about what `bus.sqlite3` holds: the relay to
+the SQLite bus keeps a checkpoint of its own (its first run on an older data folder
+publishes every event once) and deletes this one, which `projections status` would list."""
 MAX_BACKOFF_SECONDS = 5.0
 
 
 class BusPublisher:
     """A "projection" that publishes each event to `travelbuddy.bookings.v1`."""
 
-    def __init__(self, bus: Bus, name: str = RELAY) -> None:
+    def __init__(self, bus: Bus, name: str = RELAY, health: WorkerHealth | None = None) -> None:
         self._bus = bus
         self.name = name
         self.published = 0
+        self._health = health or WorkerHealth()
 
     async def apply(self, events: Sequence[StoredEvent], batch: ProjectionBatch) -> None:
         """Publish the events in order, each keyed by booking id; return once the bus has
@@ -49,12 +56,15 @@ class BusPublisher:
         envelope = BookingEventEnvelope.of(event)
         key, value = envelope.subject.encode(), envelope.model_dump_json().encode()
         delay = 0.1
+        self._health.publishing()
         while True:
             try:
                 await self._bus.publish(BOOKINGS, key, value)
                 self.published += 1
+                self._health.published()
                 return
             except BusUnavailable as error:
+                self._health.publish_failed(error)
                 log.warning(
                     "event=publish_retry booking_id=%s event_id=%s error=%r delay=%.1f",
                     envelope.subject, envelope.id, error, delay,
@@ -73,13 +83,18 @@ class Relay:
         feed: ChangeFeed,
         bus: Bus,
         name: str | None = None,
+        single_active: SingleActive | None = None,
+        health: WorkerHealth | None = None,
     ) -> None:
-        """`name` names the checkpoint; by default one per kind of bus."""
+        """`name` names the checkpoint (and the lease); by default one per kind of bus.
+        With `single_active` (that lease), only one relay of all replicas publishes."""
         self._read_models = read_models
         self._store = store
         self._feed = feed
         self._bus = bus
-        self._name = name
+        self.name = name or relay_name(bus)
+        self._single_active = single_active
+        self._health = health
         self._publisher: BusPublisher | None = None
 
     @property
@@ -90,10 +105,14 @@ class Relay:
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Run until cancelled; `ready` is set once the relay caught up with the store."""
         await self._bus.ensure_topics()
-        name = self._name or (RELAY if self._bus.durable else IN_PROCESS_RELAY)
-        if not self._bus.durable:
-            await self._read_models.checkpoints.delete(name)
-        self._publisher = BusPublisher(self._bus, name)
-        runner = ProjectorRunner(
-            name, self._read_models, self._store, self._feed, [self._publisher])
+        if self.name == EMBEDDED_RELAY:
+            await self._read_models.checkpoints.delete(FORGETFUL_BUS_RELAY)
+        self._publisher = BusPublisher(self._bus, self.name, self._health)
+        runner = ProjectorRunner(self.name, self._read_models, self._store, self._feed,
+                                 [self._publisher], self._single_active)
         await runner.run(ready)
+
+
+def relay_name(bus: Bus) -> str:
+    """The relay's checkpoint and lease name on this kind of bus."""
+    return RELAY if bus.shared_between_processes else EMBEDDED_RELAY

@@ -9,6 +9,8 @@ HOTEL_REPLIES = "partners.hotel.reservations.v1"
 FLIGHT_REPLIES = "partners.flight.reservations.v1"
 CATALOG = "partners.catalog.v1"
 RESERVATIONS_DLQ = "partners.reservations.dlq"
+DLQ_REPLAYS = "partners.reservations.dlq.replays"
+"""`travelbuddy dlq replay`'s record of the dead letters it sent, keyed by dead-letter id."""
 
 
 @dataclass(frozen=True)
@@ -24,4 +26,5 @@ TOPICS = (
     TopicSpec(FLIGHT_REPLIES, 3),
     TopicSpec(CATALOG, 1, compacted=True),
     TopicSpec(RESERVATIONS_DLQ, 1),
+    TopicSpec(DLQ_REPLAYS, 1, compacted=True),
 )

@@ -1,6 +1,6 @@
 """What the simulated hotel and flight services share: read booking events, answer them.
 
-A partner consumes `travelbuddy.bookings.v1` (on Kafka or on the in-process bus), works
+A partner consumes `travelbuddy.bookings.v1` (on Kafka or on the SQLite bus), works
 out its replies to the booking events it cares about, waits its latency, sends the
 replies keyed by booking id, and only then commits the offsets (at-least-once). Reply ids
 are derived from the booking event's id, so a redelivered event gets the same reply id

@@ -19,6 +19,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from travelbuddy.eventstore.mongo import outages_as_unavailable
 from travelbuddy.readmodels.mongo_bookkeeping import (
     CHECKPOINTS,
     PROJECTION_DLQ,
@@ -75,6 +76,7 @@ class ProjectionCollections:
             f"unknown projection {projection!r}; choose one of {', '.join(REBUILDABLE)}")
 
 
+@outages_as_unavailable
 class MongoReadModels:
     """The ReadModelStore port on a MongoDB database.
 

@@ -11,7 +11,7 @@ from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from travelbuddy.eventstore.mongo import event_document, stored_event
+from travelbuddy.eventstore.mongo import event_document, outages_as_unavailable, stored_event
 from travelbuddy.eventstore.port import NewEvent, StoredEvent
 from travelbuddy.readmodels.ports import Checkpoint, LeaseLost, ParkedEvent
 
@@ -24,6 +24,7 @@ PARKED_ORDER = [("event.stream_id", ASCENDING), ("event.version", ASCENDING),
 PARKED_INDEXES = [IndexModel(PARKED_ORDER[:2], name="stream_version")]
 
 
+@outages_as_unavailable
 class MongoCheckpoints:
     """The CheckpointStore port on `checkpoints`, keyed by follower name."""
 
@@ -89,6 +90,7 @@ def checkpoint_document(checkpoint: Checkpoint) -> dict[str, Any]:
     }
 
 
+@outages_as_unavailable
 class MongoParkedEvents:
     """The ParkedEvents port on `projection_dlq`: one entry per projection and event
     (`_id` "projection|event id"), or per malformed document ("malformed|key")."""

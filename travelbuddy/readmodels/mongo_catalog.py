@@ -14,12 +14,14 @@ from pymongo import ASCENDING, IndexModel, ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from travelbuddy.domain import CatalogView, Flight, Hotel, InMemoryCatalog
+from travelbuddy.eventstore.mongo import outages_as_unavailable
 
 HOTELS = "hotels"
 FLIGHTS = "flights"
 _LOOKUP_KEYS = frozenset({"_id", "city_key", "origin_key", "destination_key"})
 
 
+@outages_as_unavailable
 class MongoCatalogStore:
     """The CatalogStore port on `hotels` and `flights`."""
 

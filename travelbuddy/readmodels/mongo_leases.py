@@ -14,6 +14,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
+from travelbuddy.eventstore.mongo import outages_as_unavailable
 from travelbuddy.readmodels.ports import Lease
 
 LEASES = "leases"
@@ -27,6 +28,7 @@ def _lease(document: dict[str, Any]) -> Lease:
     return Lease(document["_id"], document["owner"], document["fencing"], expires_at)
 
 
+@outages_as_unavailable
 class MongoLeases:
     """The LeaseStore port on the `leases` collection."""
 

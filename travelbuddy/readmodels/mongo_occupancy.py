@@ -16,6 +16,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
+from travelbuddy.eventstore.mongo import outages_as_unavailable
 from travelbuddy.readmodels.ports import HoldWrite, StayHold
 
 Document = dict[str, Any]
@@ -25,6 +26,7 @@ NIGHT_INDEXES = [
 ]
 
 
+@outages_as_unavailable
 class MongoOccupancy:
     """The OccupancyStore port on a holds and a nights collection (live or a rebuild's)."""
 

@@ -19,6 +19,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
+from travelbuddy.eventstore.mongo import outages_as_unavailable
 from travelbuddy.readmodels.ports import RESYNC, PageKey, Resync, View
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ _WRITTEN = frozenset({"insert", "replace", "update"})
 _STREAM_ENDS = frozenset({"invalidate", "drop", "rename", "dropDatabase"})
 
 
+@outages_as_unavailable
 class MongoBookingViews:
     """The BookingViewStore port on one collection (`booking_views`, or a rebuild's)."""
 

@@ -8,6 +8,7 @@ import datetime as dt
 import json
 from dataclasses import dataclass
 
+from travelbuddy.domain.text import text_fault
 from travelbuddy.readmodels.ports import PageKey, ReadModelStore, View
 
 MAX_PAGE_SIZE = 100
@@ -44,14 +45,17 @@ def encode_cursor(view: View) -> str:
 def decode_cursor(cursor: str) -> tuple[str | None, str]:
     try:
         decoded = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError) as error:
-        raise InvalidCursor("invalid cursor") from error
+    except (ValueError, TypeError, RecursionError) as error:  # RecursionError: JSON nested
+        raise InvalidCursor("invalid cursor") from error      # deeper than json.loads goes
     # Only the [check_in, id] pair encode_cursor writes: unpacking alone would also take a
     # two-key object or a two-character string apart.
     if not isinstance(decoded, list) or len(decoded) != 2:
         raise InvalidCursor("invalid cursor")
     check_in, booking_id = decoded
     if not isinstance(booking_id, str) or not isinstance(check_in, str | None):
+        raise InvalidCursor("invalid cursor")
+    # JSON escapes can carry a lone surrogate, which no store can look up.
+    if text_fault(booking_id) is not None or (check_in is not None and text_fault(check_in)):
         raise InvalidCursor("invalid cursor")
     return check_in, booking_id
 

@@ -31,19 +31,30 @@ def token(
                    "come from the holder of the private key", err=True)
         raise typer.Exit(1)
     lifetime = dt.timedelta(seconds=ttl) if ttl is not None else None
-    typer.echo(issue_token(settings, customer, role or (), lifetime))
+    try:
+        typer.echo(issue_token(settings, customer, role or (), lifetime))
+    except ValueError as error:  # an unusable secret, a lifetime over the maximum
+        typer.echo(f"travelbuddy token: {error}", err=True)
+        raise typer.Exit(1) from error
 
 
 def print_start_up_token(settings: Settings, base: str) -> None:
-    """For `serve` and `api`: fail fast on incomplete token settings and, with HS256, show
-    a token to try and a GraphiQL link with it filled in (GraphiQL reads `?headers=`)."""
-    TokenVerifier.from_settings(settings)  # creates the secret file on first start
-    if settings.jwt_algorithm != "HS256":
+    """For `serve` and `api`: refuse to start (exit 1, one line saying why) on incomplete
+    token settings or an empty or short secret and, with HS256, show a token to try and a
+    GraphiQL link with it filled in (GraphiQL reads `?headers=`)."""
+    try:
+        TokenVerifier.from_settings(settings)  # creates the secret file on first start
+        demo_token = (issue_token(settings, "demo-customer")
+                      if settings.jwt_algorithm == "HS256" else None)
+    except (ValueError, OSError) as error:
+        typer.echo(f"travelbuddy: cannot start: {error}", err=True)
+        raise typer.Exit(1) from error
+    if demo_token is None:
         typer.echo("  tokens: RS256, verified with the configured public key(s)")
         return
     if settings.jwt_secret is None:
         typer.echo(f"  token secret: {secret_file(settings)} (or set TRAVELBUDDY_JWT_SECRET)")
-    headers = json.dumps({"Authorization": f"Bearer {issue_token(settings, 'demo-customer')}"})
+    headers = json.dumps({"Authorization": f"Bearer {demo_token}"})
     typer.echo(f"  try, as demo-customer (GraphiQL's Headers tab): {headers}")
     typer.echo(f"  or open GraphiQL with it filled in: {base}/graphql?headers={quote(headers)}")
     typer.echo("  more tokens: travelbuddy token CUSTOMER [--role agent]")

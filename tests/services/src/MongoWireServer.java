@@ -1,4 +1,3 @@
-import de.bwaldvogel.mongo.MongoBackend;
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.ServerVersion;
 import de.bwaldvogel.mongo.backend.AbstractMongoBackend;
@@ -6,6 +5,7 @@ import de.bwaldvogel.mongo.backend.h2.H2Backend;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import de.bwaldvogel.mongo.bson.BsonTimestamp;
 import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.oplog.Oplog;
 import io.netty.channel.Channel;
 import java.lang.reflect.Field;
 import java.lang.reflect.Method;
@@ -20,6 +20,9 @@ import java.util.concurrent.CountDownLatch;
  * PyMongo needs it to open a change stream without an explicit start point on servers
  * of wire version 7 or newer; mongo-java-server leaves it out.
  *
+ * Its oplog records only the documents an insert stored, in the order writes became
+ * visible (see {@link CommittedWritesOplog}), as a replica set's does.
+ *
  * Usage: MongoWireServer PORT [DATA_FILE]
  */
 public final class MongoWireServer {
@@ -30,23 +33,35 @@ public final class MongoWireServer {
         }
         int port = Integer.parseInt(args[0]);
         OperationTime operationTime = new OperationTime();
+        CommittedWritesOplog committedWrites = new CommittedWritesOplog();
         AbstractMongoBackend backend = args.length > 1
             ? new H2Backend(args[1]) {
                 @Override
                 public Document handleCommand(Channel channel, String db, String command, Document query) {
-                    return operationTime.stamp(super.handleCommand(channel, db, command, query));
+                    return operationTime.stamp(committedWrites.run(db, command, query,
+                        () -> super.handleCommand(channel, db, command, query)));
+                }
+
+                @Override
+                protected Oplog createOplog() {
+                    return committedWrites.recordingInto(operationTime.readingClockOf(super.createOplog()));
                 }
             }
             : new MemoryBackend() {
                 @Override
                 public Document handleCommand(Channel channel, String db, String command, Document query) {
-                    return operationTime.stamp(super.handleCommand(channel, db, command, query));
+                    return operationTime.stamp(committedWrites.run(db, command, query,
+                        () -> super.handleCommand(channel, db, command, query)));
+                }
+
+                @Override
+                protected Oplog createOplog() {
+                    return committedWrites.recordingInto(operationTime.readingClockOf(super.createOplog()));
                 }
             };
         backend.version(ServerVersion.MONGO_5_0);
         MongoServer server = new MongoServer(backend);
         server.enableOplog();
-        operationTime.attach(backend);
         server.bind("127.0.0.1", port);
         System.out.println("mongo-java-server listening on 127.0.0.1:" + port);
         CountDownLatch stopped = new CountDownLatch(1);
@@ -60,24 +75,30 @@ public final class MongoWireServer {
 
     /** Reads the oplog's own clock, so operation times and oplog entries share one order. */
     private static final class OperationTime {
-        private Object clock;
-        private Method now;
+        private volatile Object clock;
+        private volatile Method now;
 
-        void attach(AbstractMongoBackend backend) throws ReflectiveOperationException {
-            Field oplogField = AbstractMongoBackend.class.getDeclaredField("oplog");
-            oplogField.setAccessible(true);
-            Object oplog = oplogField.get(backend);
-            Field clockField = oplog.getClass().getDeclaredField("oplogClock");
-            clockField.setAccessible(true);
-            clock = clockField.get(oplog);
-            now = clock.getClass().getDeclaredMethod("now");
-            now.setAccessible(true);
+        /** Takes the clock of the server's oplog; returns that oplog. */
+        Oplog readingClockOf(Oplog oplog) {
+            try {
+                Field clockField = oplog.getClass().getDeclaredField("oplogClock");
+                clockField.setAccessible(true);
+                Object oplogClock = clockField.get(oplog);
+                Method clockNow = oplogClock.getClass().getDeclaredMethod("now");
+                clockNow.setAccessible(true);
+                now = clockNow;
+                clock = oplogClock;
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
+            return oplog;
         }
 
         Document stamp(Document response) {
-            if (clock != null && response != null && !response.containsKey("operationTime")) {
+            Object oplogClock = clock;
+            if (oplogClock != null && response != null && !response.containsKey("operationTime")) {
                 try {
-                    response.put("operationTime", (BsonTimestamp) now.invoke(clock));
+                    response.put("operationTime", (BsonTimestamp) now.invoke(oplogClock));
                 } catch (ReflectiveOperationException e) {
                     throw new IllegalStateException(e);
                 }
