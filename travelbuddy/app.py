@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -102,6 +104,8 @@ def create_app(
         """Liveness: the process is up."""
         return {"status": "ok"}
 
+    last_ready = LastReady()
+
     @app.get("/readyz")
     async def readyz() -> JSONResponse:
         """Readiness: the stores answer and the projector's lag is under the threshold."""
@@ -111,8 +115,30 @@ def create_app(
             report = await readiness(holder.current)
         except Exception as error:  # a store that does not answer: not ready, say which
             log.warning("event=not_ready error=%r", error)
+            answered = last_ready.answered_within(settings.readiness_grace_seconds)
+            if answered is not None:  # one slow check (a busy machine) is not an outage
+                return JSONResponse({**answered, "stale": True}, status_code=200)
             return JSONResponse({"status": "unavailable", "error": type(error).__name__},
                                 status_code=503)
+        if report["status"] == "ready":
+            last_ready.remember(report)
         return JSONResponse(report, status_code=200 if report["status"] == "ready" else 503)
 
     return app
+
+
+class LastReady:
+    """The last "ready" answer of /readyz and when it was given: a check that times out
+    soon after one is answered with it (marked stale) instead of flapping to 503."""
+
+    def __init__(self) -> None:
+        self._report: dict[str, Any] | None = None
+        self._at = 0.0
+
+    def remember(self, report: dict[str, Any]) -> None:
+        self._report, self._at = report, time.monotonic()
+
+    def answered_within(self, seconds: float) -> dict[str, Any] | None:
+        if self._report is None or time.monotonic() - self._at > seconds:
+            return None
+        return self._report

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
         30.0, gt=0, description="How long the relay of this process may fail to publish "
         "before /readyz answers 503."
     )
+    readiness_grace_seconds: float = Field(
+        10.0, ge=0, description="For this long after a ready answer, a readiness check that "
+        "times out or fails answers that one again (stale) instead of 503."
+    )
     readiness_timeout: float = Field(
         3.0, description="Seconds /readyz waits for the stores to answer."
     )

@@ -288,3 +288,29 @@ async def test_parked_events_list_in_stream_order_without_malformed_documents(
     assert await parked.count() == 4
     await read_models.commit(ProjectionBatch(unparked=["hotel_occupancy|e1"]))
     assert await parked.count() == 3
+
+
+async def test_nights_of_a_hold_never_stored_are_given_back_by_a_shorter_redelivery(
+    read_models: MongoReadModels, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A crashed batch moved b1's stay (version 2) and wrote those nights, not the hold; the
+    # redelivery after the crash is cut shorter and only confirms b1 at its old nights.
+    await committed_before(read_models)
+    guarded = mongo_module._guarded_bulk_write
+
+    async def crash_on_holds(collection: Any, operations: Any) -> None:
+        if collection.name == "occupancy_holds":
+            raise AutoReconnect("crash")
+        await guarded(collection, operations)
+
+    monkeypatch.setattr(mongo_module, "_guarded_bulk_write", crash_on_holds)
+    moved = ProjectionBatch(holds=[HoldWrite(hold("b1", 2, "2030-05-07", "2030-05-08"),
+                                             hold("b1", 1, "2030-05-01", "2030-05-02"))])
+    with pytest.raises(StoreUnavailable):
+        await read_models.commit(moved)
+    monkeypatch.setattr(mongo_module, "_guarded_bulk_write", guarded)
+    await read_models.commit(ProjectionBatch(holds=[HoldWrite(
+        hold("b1", 2, "2030-05-01", "2030-05-02"), hold("b1", 1, "2030-05-01", "2030-05-02"))]))
+
+    assert await read_models.occupancy.rooms_booked(
+        "H1", dt.date(2030, 5, 1), dt.date(2030, 5, 31)) == [("2030-05-01", 1), ("2030-05-02", 1)]

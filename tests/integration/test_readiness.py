@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.integration.booking_traffic import Traffic
 from tests.integration.graphql_calls import request_booking
@@ -141,3 +142,40 @@ async def until_status(services: Services, status: str,
             return body
         assert asyncio.get_running_loop().time() < deadline, f"not {status}: {body}"
         await asyncio.sleep(0.1)
+
+
+class SlowStore:
+    """The services' event store, made as slow as a starved machine on demand."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self.slow = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def count(self, after_position: Any = None) -> int:
+        if self.slow:
+            await asyncio.sleep(1.0)
+        return int(await self._store.count(after_position))
+
+
+@pytest.mark.parametrize("grace", [10.0, 0.0])
+async def test_one_slow_check_soon_after_a_ready_one_does_not_flap_to_not_ready(
+    services: Services, projector: ProjectorRunner, grace: float
+) -> None:
+    store = SlowStore(services.store)
+    slow = dataclasses.replace(services, store=store, settings=services.settings.model_copy(
+        update={"readiness_timeout": 0.2, "readiness_grace_seconds": grace}))
+    transport = httpx.ASGITransport(app=create_app(slow.settings, services=slow))
+    async with httpx.AsyncClient(transport=transport, base_url="http://travelbuddy") as http:
+        assert (await http.get("/readyz")).status_code == 200
+        store.slow = True
+        answer = await http.get("/readyz")
+
+    if grace:
+        assert answer.status_code == 200
+        assert answer.json()["status"] == "ready" and answer.json()["stale"] is True
+    else:
+        assert answer.status_code == 503
+        assert answer.json()["status"] == "unavailable"

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne, UpdateOne
+from pymongo import ASCENDING, IndexModel, InsertOne, ReplaceOne, UpdateMany, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from travelbuddy.eventstore.mongo import outages_as_unavailable
@@ -119,25 +119,23 @@ def hold_writes(changes: Iterable[HoldChange]) -> list[InsertOne[Document] | Rep
     return operations
 
 
-def night_writes(changes: Iterable[HoldChange]) -> list[UpdateOne]:
-    """One update per night document the changes touch: each booking `$pull`ed from the
-    nights of the holds it passed that its new hold no longer has, and `$addToSet`
-    (upserted) to every night of its new hold. Re-adding the nights a booking kept
-    repairs a write cut short."""
-    released: dict[str, list[str]] = {}
+def night_writes(changes: Iterable[HoldChange]) -> list[UpdateOne | UpdateMany]:
+    """For each booking a change touches: `$pull` it from every night document that its
+    new hold does not have, whatever hold it was written for (a batch cut short by a crash
+    may have written the nights of a hold that was never stored), and `$addToSet` it
+    (upserted) to every night of its new hold. The two touch different documents, so
+    their order does not matter, and repeating them changes nothing."""
+    updates: list[UpdateOne | UpdateMany] = []
     taken: dict[str, list[str]] = {}
     where: dict[str, tuple[str, str]] = {}
     for change in changes:
         booking_id = change.hold.booking_id
         kept = _night_keys(change.hold)
-        given_back = {key for replaced in change.passed for key in _night_keys(replaced)}
-        for key in given_back - kept.keys():
-            released.setdefault(key, []).append(booking_id)
+        updates.append(UpdateMany({"bookings": booking_id, "_id": {"$nin": sorted(kept)}},
+                                  {"$pull": {"bookings": booking_id}}))
         for key, hotel_and_night in kept.items():
             taken.setdefault(key, []).append(booking_id)
             where[key] = hotel_and_night
-    updates = [UpdateOne({"_id": key}, {"$pull": {"bookings": {"$in": released[key]}}})
-               for key in sorted(released)]
     for key in sorted(taken):
         hotel_id, night = where[key]
         updates.append(UpdateOne(
