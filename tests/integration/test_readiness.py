@@ -19,6 +19,7 @@ from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
 from travelbuddy.integration.kafka_bus import KafkaBus
 from travelbuddy.integration.relay import Relay
+from travelbuddy.integration.topics import CATALOG
 from travelbuddy.readmodels.runner import ProjectorRunner
 
 BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
@@ -40,6 +41,7 @@ async def test_ready_once_the_projector_has_caught_up(
     assert (body["status"], body["projector_lag"], body["projector_lag_seconds"]) == (
         "ready", 0, 0.0)
     assert body["followers"]["read-models"] == {"caught_up": True, "lag": 0, "lag_seconds": 0.0}
+    assert body["followers"]["catalog"] == {"lag": 0}  # no catalog published on this bus
     assert body["relay"]["publishing"] is None  # no relay runs in this process
     assert body["inbound"] == {"partitions": None}
 
@@ -179,3 +181,15 @@ async def test_one_slow_check_soon_after_a_ready_one_does_not_flap_to_not_ready(
     else:
         assert answer.status_code == 503
         assert answer.json()["status"] == "unavailable"
+
+
+async def test_readiness_reports_the_catalog_messages_not_yet_projected(
+    services: Services, projector: ProjectorRunner
+) -> None:
+    await services.bus.ensure_topics()
+    await services.bus.publish(CATALOG, b"hotel-x", b'{"kind": "hotel"}')
+
+    body = (await readyz(services)).json()
+
+    assert body["followers"]["catalog"] == {"lag": 1}
+    assert body["status"] == "ready"  # reported for operators, not acted on
