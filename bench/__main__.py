@@ -18,6 +18,7 @@ from typing import Any
 from bench import (
     command_throughput,
     e2e_latency,
+    failover,
     peer_eventsourcing,
     projection_throughput,
     query_latency,
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "memory": serve_memory,
     "fanout": subscription_fanout,
     "restart": restart,
+    "failover": failover,
 }
 """Each module has NAME, USES_MONGODB and `async def run(ctx) -> list[Figure]` (and may
 have `uses_mongodb(sizes) -> bool`, when that depends on the sizes)."""
