@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         "notes": ([] if not args.quick else [
             f"quick run: small sizes (projection {sizes.projection_events:,} events, memory "
             f"after {' and '.join(f'{n:,}' for n in sizes.memory_events)} events, one round "
-            "per figure, e2e half a second per load, "
+            "per figure, e2e half a second at each of 20 and 100 commands/s, "
             f"{', '.join(f'{n:,}' for n in sizes.fanout_subscriptions)} subscriptions on the "
             "embedded default only, a restart after "
             f"{', '.join(f'{n:,}' for n in sizes.restart_events)} events); it keeps the "

@@ -3,14 +3,14 @@ store's history grows (embedded default).
 
 A data folder is pre-filled with whole booking lives from the real command handler
 (`bench.prefill.fill_sqlite`): 10,002 events (3,334 bookings), then 90,000 more for
-100,002 (2,001 with --quick). At each size `travelbuddy serve` (the real command, started
+100,002 (1,002 with --quick). At each size `travelbuddy serve` (the real command, started
 as benchmark 6 starts it: everything it runs by default, partners answering at once,
 readiness at lag 0) runs once until /readyz says 200, so its projector has done its first
 catch-up (and checkpointed it in `readmodels.sqlite3`), and is stopped (SIGTERM). Then it
 is started again, three times (once with --quick), and measured each time:
 - time from starting the process to the first /readyz 200 (polled every 20 ms);
 - its RSS at that moment (psutil);
-- on the first restart only, its RSS again 10 s later (2 s with --quick), with the CPU it
+- on the first restart only, its RSS again 10 s later (0.5 s with --quick), with the CPU it
   used meanwhile and its peak RSS: what the work it does after being ready (the relay's
   start, the partners' answers) costs.
 Baseline, same run: the same measurements of `travelbuddy serve` started on an empty data

@@ -10,7 +10,7 @@ worth over HTTP would take longer than the whole run may: a mutation costs ~10 m
 and the service does the rest itself: its relay hands each request to the simulated hotel
 and airline, whose confirmations come back through its inbound consumer as commands, so a
 booking is three events, and its projector applies all of them. RSS is read with psutil
-once the store holds 10,000 and then 50,000 events (1,000 and 3,000 with --quick), every
+once the store holds 10,000 and then 50,000 events (1,000 and 2,000 with --quick), every
 booking is confirmed and the projector has caught up (/readyz with lag 0).
 """
 

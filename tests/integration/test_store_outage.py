@@ -61,7 +61,9 @@ async def test_a_store_outage_is_answered_fast_and_retryable_and_the_retry_lands
                 assert error["extensions"] == {"code": "UNAVAILABLE", "retryable": True}, body
                 assert "retry" in error["message"]
             assert max(command_took, query_took) < TIMEOUT + 3  # not PyMongo's 30 s
-            assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+            # The service's own log (another test's Kafka clients may still be reconnecting).
+            assert not [r for r in caplog.records
+                        if r.levelno >= logging.ERROR and r.name.startswith("travelbuddy")]
 
             server.start()  # the same data file: what was stored before is there
             first, _ = await post(http, "/graphql/command", REQUEST, request)
