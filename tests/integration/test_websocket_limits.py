@@ -150,7 +150,8 @@ async def test_a_malformed_frame_closes_the_socket_with_4400_and_one_info_line(
     await until(lambda: server.budget.sockets == 0)
 
     assert code == 4400
-    assert [r.levelname for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert [r.levelname for r in caplog.records  # not another test's Kafka clients
+            if r.levelno >= logging.WARNING and not r.name.startswith("aiokafka")] == []
     closing = [r.getMessage() for r in caplog.records if "websocket_closed" in r.getMessage()]
     assert len(closing) == 1 and "code=4400" in closing[0], closing
 
@@ -207,7 +208,8 @@ async def test_a_socket_is_closed_4401_when_its_token_expires(
 
     assert code == 4401
     assert ws.close_reason == "Token expired"
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert [r.getMessage() for r in caplog.records  # not another test's Kafka clients
+            if r.levelno >= logging.WARNING and not r.name.startswith("aiokafka")] == []
 
 
 # --- Caps on sockets ---
