@@ -189,18 +189,25 @@ async def test_a_batch_cut_short_after_its_views_converges_when_committed_again(
     assert cut_short == await snapshot(whole_db)
 
 
-async def test_a_batch_cut_short_between_nights_and_holds_converges_when_committed_again(
-    read_models: MongoReadModels, monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    await committed_before(read_models)
+def crash_on_holds(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make the adapter's guarded bulk write lose the connection on `occupancy_holds` (after
+    the nights are written); return the real one, to put back."""
     guarded = mongo_module._guarded_bulk_write
 
-    async def crash_on_holds(collection: Any, operations: Any) -> None:
+    async def crashing(collection: Any, operations: Any) -> None:
         if collection.name == "occupancy_holds":
             raise AutoReconnect("crash")
         await guarded(collection, operations)
 
-    monkeypatch.setattr(mongo_module, "_guarded_bulk_write", crash_on_holds)
+    monkeypatch.setattr(mongo_module, "_guarded_bulk_write", crashing)
+    return guarded
+
+
+async def test_a_batch_cut_short_between_nights_and_holds_converges_when_committed_again(
+    read_models: MongoReadModels, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    await committed_before(read_models)
+    guarded = crash_on_holds(monkeypatch)
     with pytest.raises(StoreUnavailable):  # what the adapter makes of a lost connection
         await read_models.commit(full_batch())
     monkeypatch.setattr(mongo_module, "_guarded_bulk_write", guarded)
@@ -296,14 +303,7 @@ async def test_nights_of_a_hold_never_stored_are_given_back_by_a_shorter_redeliv
     # A crashed batch moved b1's stay (version 2) and wrote those nights, not the hold; the
     # redelivery after the crash is cut shorter and only confirms b1 at its old nights.
     await committed_before(read_models)
-    guarded = mongo_module._guarded_bulk_write
-
-    async def crash_on_holds(collection: Any, operations: Any) -> None:
-        if collection.name == "occupancy_holds":
-            raise AutoReconnect("crash")
-        await guarded(collection, operations)
-
-    monkeypatch.setattr(mongo_module, "_guarded_bulk_write", crash_on_holds)
+    guarded = crash_on_holds(monkeypatch)
     moved = ProjectionBatch(holds=[HoldWrite(hold("b1", 2, "2030-05-07", "2030-05-08"),
                                              hold("b1", 1, "2030-05-01", "2030-05-02"))])
     with pytest.raises(StoreUnavailable):

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from travelbuddy.integration.bus import BusUnavailable, Message, TopicPartition
 from travelbuddy.integration.topics import TopicSpec
+from travelbuddy.sqlite_transaction import atomically
 
 Result = TypeVar("Result")
 
@@ -59,22 +60,6 @@ COLUMNS = "topic, partition, offset, key, value, headers"
 def headers_json(headers: Iterable[tuple[str, bytes]]) -> str:
     """Headers as JSON: [name, value in base64] pairs (values are bytes, maybe binary)."""
     return json.dumps([[name, base64.b64encode(value).decode()] for name, value in headers])
-
-
-def atomically(
-    connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], Result]
-) -> Result:
-    """Run `work` in one write transaction: all of it is committed or none of it."""
-    # IMMEDIATE takes the write lock first, also against another process on the file.
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        result = work(connection)
-        connection.execute("COMMIT")
-    except BaseException:
-        if connection.in_transaction:
-            connection.execute("ROLLBACK")
-        raise
-    return result
 
 
 def row_message(row: tuple[Any, ...]) -> Message:

@@ -78,10 +78,9 @@ def stay_hold(document: dict[str, Any]) -> StayHold:
 @dataclass(frozen=True)
 class HoldChange:
     """What a batch's hold writes do to one booking, their guards checked against the
-    stored hold: from `stored` through `passed` (the holds replaced on the way) to `hold`."""
+    stored hold: from `stored` to `hold`."""
 
     stored: StayHold | None
-    passed: tuple[StayHold | None, ...]
     hold: StayHold
 
 
@@ -91,19 +90,15 @@ def hold_changes(
     """The writes whose guard holds, applied in order (a booking's second write is guarded
     by its first), one change per booking; a write whose guard does not hold is left out,
     nights and all."""
-    current: dict[str, StayHold | None] = dict(stored)
-    passed: dict[str, list[StayHold | None]] = {}
+    current: dict[str, StayHold] = dict(stored)
+    changed: dict[str, None] = {}  # the bookings a write passed its guard for, in order
     for write in writes:
         booking_id = write.hold.booking_id
         if _version(current.get(booking_id)) != _version(write.replaces):
             continue  # a delivery before this one got there first
-        passed.setdefault(booking_id, []).append(current.get(booking_id))
         current[booking_id] = write.hold
-    return [
-        HoldChange(stored.get(booking_id), tuple(replaced), hold)
-        for booking_id, replaced in passed.items()
-        if (hold := current[booking_id]) is not None
-    ]
+        changed[booking_id] = None
+    return [HoldChange(stored.get(booking_id), current[booking_id]) for booking_id in changed]
 
 
 def hold_writes(changes: Iterable[HoldChange]) -> list[InsertOne[Document] | ReplaceOne[Document]]:

@@ -19,6 +19,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
+from travelbuddy.eventstore.feeds import IDLE_POLL_SECONDS
 from travelbuddy.eventstore.mongo import outages_as_unavailable
 from travelbuddy.readmodels.ports import RESYNC, PageKey, Resync, View
 
@@ -36,7 +37,6 @@ PAGE_ORDER = [("check_in", ASCENDING), ("_id", ASCENDING)]
 # The test MongoDB answers an empty getMore at once, so an idle stream is polled; a real
 # server waits up to MAX_AWAIT_MS, kept short because the getMore that follows a change
 # (to see whether more are ready) waits that long too before the batch is handed on.
-IDLE_POLL_SECONDS = 0.02
 MAX_AWAIT_MS = 20
 CHANGES_BATCH_LIMIT = 500
 FIRST_BACKOFF_SECONDS = 0.1

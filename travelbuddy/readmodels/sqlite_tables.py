@@ -22,6 +22,7 @@ from travelbuddy.domain import CatalogView, Flight, Hotel, InMemoryCatalog
 from travelbuddy.eventstore.port import StoredEvent
 from travelbuddy.eventstore.sqlite import metadata_json, row_event
 from travelbuddy.readmodels.ports import Checkpoint, LeaseLost, ParkedEvent
+from travelbuddy.sqlite_transaction import atomically
 
 PAGE = 500
 """Views per `changes()` step, and ids per IN list."""
@@ -122,20 +123,7 @@ class ReadModelFile:
     async def transaction(self, work: Callable[[sqlite3.Connection], Result]) -> Result:
         """Run `work` in one write transaction: all of it is committed or none of it."""
 
-        def atomically(connection: sqlite3.Connection) -> Result:
-            # IMMEDIATE takes the write lock up front, also against another process, so
-            # the guards and the writes they allow see the same rows.
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                result = work(connection)
-                connection.execute("COMMIT")
-            except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
-                raise
-            return result
-
-        return await self.run(atomically)
+        return await self.run(functools.partial(atomically, work=work))
 
     def next_views_written(self) -> asyncio.Event:
         """An event set the next time this process writes views (take it before looking)."""
