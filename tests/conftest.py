@@ -22,6 +22,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from tests.auth import TEST_JWT_SECRET
 from tests.services.testbed import KafkaTestServer, MongoTestServer, scratch_dir
 
+pytest_plugins = ("tests.captured_spans",)  # the session's TracerProvider, spans per test
+
 # Every Settings() of a test, and every service process a test starts, verifies the
 # tokens of tests/auth.py.
 os.environ["TRAVELBUDDY_JWT_SECRET"] = TEST_JWT_SECRET

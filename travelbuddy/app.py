@@ -25,6 +25,7 @@ from travelbuddy.graphql.page_headers import PageHeaders
 from travelbuddy.graphql.request_guard import RequestGuard
 from travelbuddy.graphql.router import TravelBuddyGraphQLRouter
 from travelbuddy.graphql.websocket_budget import WebSocketBudget
+from travelbuddy.observability.tracing import instrument_http
 from travelbuddy.security import TokenVerifier
 from travelbuddy.web import mount_web_pages
 from travelbuddy.workers import all_workers
@@ -87,6 +88,7 @@ def create_app(
     app.add_middleware(RequestGuard, authenticator=authenticator,
                        body_timeout=settings.http_body_timeout_seconds)
     app.add_middleware(PageHeaders)
+    instrument_http(app)  # outermost: a span per request, also for the refused ones
     websockets = WebSocketBudget.from_settings(settings)  # shared by both endpoints
     app.state.websocket_budget = websockets
     for prefix, schema in (("/graphql/command", command_schema.build_schema(settings)),

@@ -13,6 +13,7 @@ import uvicorn
 from travelbuddy.config import Settings
 from travelbuddy.http_server import uvicorn_options
 from travelbuddy.integration.dlq_cli import dlq_app
+from travelbuddy.observability.tracing import configure_tracing
 from travelbuddy.security.token_cli import print_start_up_token, token
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def _run_api(host: str | None, port: int | None, *, run_workers: bool = False) -
     typer.echo(f"  commands (GraphiQL):                  {base}/graphql/command")
     typer.echo(f"  health: {base}/healthz   readiness: {base}/readyz")
     print_start_up_token(settings, base)
+    configure_tracing(settings, "serve" if run_workers else "api")
     app = create_app(settings, run_workers=run_workers)
     uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning",
                 **uvicorn_options(settings))
@@ -64,7 +66,9 @@ def _run_worker(worker: str) -> None:
     from travelbuddy.workers import Worker, run_workers
 
     async def run() -> None:
-        services = await build_services(Settings())
+        settings = Settings()
+        configure_tracing(settings, worker)  # before build_services: PyMongo's listener
+        services = await build_services(settings)
         try:
             await run_workers(services, [Worker(worker)])
         finally:

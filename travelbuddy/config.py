@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         0.0, ge=0.0, le=1.0, description="Share of reservations the simulated partners reject."
     )
     log_level: str = Field("INFO", description="Logging level.")
+    tracing_enabled: bool = Field(
+        True, description="OpenTelemetry tracing: spans, and the W3C trace context carried "
+        "into events and bus messages; exported when OTEL_EXPORTER_OTLP_ENDPOINT is set."
+    )
     lease_ttl_seconds: float = Field(
         6.0, gt=0, description="How long a single-active worker's lease lasts unrenewed: "
         "a standby takes over at most this long after the holder died."

@@ -174,3 +174,19 @@ async def test_oldest_recorded_at_is_the_first_event_after_a_position(store: Eve
     assert await store.oldest_recorded_at() == first.metadata.recorded_at
     assert await store.oldest_recorded_at(events[0].position) == second.metadata.recorded_at
     assert await store.oldest_recorded_at(events[1].position) is None
+
+
+async def test_an_events_trace_context_reads_back_and_an_event_without_one_loads(
+    store: EventStore,
+) -> None:
+    traced = new_event("BookingRequested")
+    traced = replace(traced, metadata=replace(
+        traced.metadata, traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        tracestate="vendor=opaque"))
+    await store.append("booking-b1", 0, [traced])
+    await store.append("booking-b1", 1, [new_event("HotelReserved")])
+
+    first, second = await store.read("booking-b1")
+
+    assert first.metadata == traced.metadata
+    assert (second.metadata.traceparent, second.metadata.tracestate) == (None, None)

@@ -55,6 +55,7 @@ from travelbuddy.eventstore.port import (
     EventStore,
     NewEvent,
 )
+from travelbuddy.observability.tracing import traced_append, traced_command
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,7 @@ class BookingCommands:
         self._max_attempts = max_attempts
         self._states = RecentStates()
 
+    @traced_command
     async def handle(
         self, command: Command, caller: Caller, context: CommandContext | None = None
     ) -> CommandOutcome:
@@ -162,7 +164,7 @@ class BookingCommands:
                 metadata=self._metadata(state, command, caller, context, now),
             )
             try:
-                version = await self._store.append(stream, state.version, [new_event])
+                version = await traced_append(self._store, stream, state.version, [new_event])
             except ConcurrencyError:
                 log.info("event=concurrency_retry booking_id=%s", command.booking_id)
                 self._states.forget(stream)

@@ -62,6 +62,10 @@ class EventMetadata:
     command_digest: str | None = None
     """A digest of the command, so a command id sent again with another command is told
     apart from a retry."""
+    traceparent: str | None = None
+    """The W3C trace context of the append that stored the event (observability/tracing.py):
+    what the relay's publish continues. Absent on events stored before tracing or with it off."""
+    tracestate: str | None = None
 
     def as_document(self) -> dict[str, Any]:
         return {
@@ -73,6 +77,8 @@ class EventMetadata:
             "recorded_at": self.recorded_at,
             "issued_by": self.issued_by,
             "command_digest": self.command_digest,
+            "traceparent": self.traceparent,
+            "tracestate": self.tracestate,
         }
 
     @classmethod
@@ -86,6 +92,8 @@ class EventMetadata:
             causation_id=document.get("causation_id"),
             issued_by=document.get("issued_by"),
             command_digest=document.get("command_digest"),
+            traceparent=document.get("traceparent"),
+            tracestate=document.get("tracestate"),
         )
 
 

@@ -49,6 +49,7 @@ from travelbuddy.config import Settings
 from travelbuddy.graphql.errors import MaskInternalErrors
 from travelbuddy.graphql.input_checks import input_literals_rule, request_problem
 from travelbuddy.graphql.operation_cost import CostLimits, operation_cost_rule
+from travelbuddy.observability.tracing import graphql_extensions
 
 ExtensionFactory = Callable[[], SchemaExtension]
 
@@ -137,6 +138,7 @@ def schema_extensions(settings: Settings, *, check_text: bool = False
         last = (*last, NoSchemaIntrospectionCustomRule)
     hide_suggestions = not settings.graphql_introspection
     return [
+        *graphql_extensions(),  # first: its span holds the others' work, sees masked errors
         lambda: MaskInternalErrors(debug=settings.debug),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         CachedParse,

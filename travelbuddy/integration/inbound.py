@@ -59,6 +59,7 @@ from travelbuddy.integration.messages import (
     ReservationReply,
 )
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES, RESERVATIONS_DLQ
+from travelbuddy.observability.tracing import traced_message
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,7 @@ class InboundConsumer:
             subscription.rewind(message)
         log.info("event=batch_dropped_after_rebalance group_id=%s", self.group_id)
 
+    @traced_message("inbound")
     async def _handle(self, message: Message) -> None:
         """Apply, ignore or park one message; return only when that is done."""
         where = _where(message)

@@ -20,6 +20,7 @@ from travelbuddy.health import WorkerHealth
 from travelbuddy.integration.bus import Bus, BusUnavailable
 from travelbuddy.integration.messages import BookingEventEnvelope
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.observability.tracing import outgoing_headers, traced_publish
 from travelbuddy.readmodels.ports import ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.runner import ProjectorRunner
 from travelbuddy.readmodels.single_active import SingleActive
@@ -52,14 +53,16 @@ class BusPublisher:
         for event in events:
             await self._publish(event)
 
+    @traced_publish
     async def _publish(self, event: StoredEvent) -> None:
         envelope = BookingEventEnvelope.of(event)
         key, value = envelope.subject.encode(), envelope.model_dump_json().encode()
+        headers = outgoing_headers()
         delay = 0.1
         self._health.publishing()
         while True:
             try:
-                await self._bus.publish(BOOKINGS, key, value)
+                await self._bus.publish(BOOKINGS, key, value, headers)
                 self.published += 1
                 self._health.published()
                 return

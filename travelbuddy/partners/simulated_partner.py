@@ -15,6 +15,7 @@ import asyncio
 import logging
 import random
 import string
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine, Sequence
 from typing import Any, ClassVar, TypeAlias
@@ -29,6 +30,7 @@ from travelbuddy.integration.messages import (
     HotelReserved,
 )
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.observability.tracing import consuming, outgoing_headers
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +111,8 @@ class SimulatedPartner(ABC):
 
     async def _answer(self, messages: Sequence[Message]) -> None:
         answering: dict[str, tuple[BookingEventEnvelope, Sequence[Reply]]] = {}
+        received = time.time_ns()
+        sources: dict[str, Message] = {}  # what each reply's span continues
         for message in messages:
             envelope = self._envelope(message)
             if envelope is None or envelope.type not in self.answers_to:
@@ -122,18 +126,19 @@ class SimulatedPartner(ABC):
             replies = self._replies(message, envelope)
             if replies is not None:
                 answering[envelope.id] = (envelope, replies)
+                sources[envelope.id] = message
         if not any(replies for _, replies in answering.values()):
             self._answered.update(answering)
             return
         # One wait per batch: the partner "works" on all of them at once, and the
         # replies still leave in the order the booking events came in.
         await asyncio.sleep(self.latency)
-        for _, replies in answering.values():
-            for reply in replies:
-                await self.bus.publish(
-                    self.reply_topic, reply.booking_id.encode(), reply.model_dump_json().encode()
-                )
-                self.replies_sent += 1
+        for event_id, (_, replies) in answering.items():
+            with consuming(sources[event_id], f"{self.name} partner", received):
+                for reply in replies:
+                    await self.bus.publish(self.reply_topic, reply.booking_id.encode(),
+                                           reply.model_dump_json().encode(), outgoing_headers())
+                    self.replies_sent += 1
         for envelope, replies in answering.values():
             for reply in replies:
                 _log_reply(reply, envelope)

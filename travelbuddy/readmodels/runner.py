@@ -23,6 +23,7 @@ from typing import Any
 
 from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor
 from travelbuddy.eventstore.port import EventStore, MalformedEvent, StoredEvent
+from travelbuddy.observability.tracing import traced_batch
 from travelbuddy.readmodels.ports import Checkpoint, ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.projections import Projection
 from travelbuddy.readmodels.single_active import SingleActive
@@ -146,6 +147,7 @@ class ProjectorRunner:
             caught_up=caught_up, applied=applied, fencing=fencing,
         )
 
+    @traced_batch
     async def apply(self, events: Sequence[StoredEvent], checkpoint: Checkpoint | None) -> None:
         """Hand events to every projection and commit what they wrote, with `checkpoint`."""
         batch = ProjectionBatch(checkpoint=checkpoint)

@@ -1,0 +1,142 @@
+"""One trace from a booking's request through the bus and back: the service with all its
+workers, a real request over HTTP, on MongoDB with Kafka (a broker of this module's own)
+and on the embedded default; the spans are those of the session's in-memory exporter
+(tests/captured_spans.py), the trace context the one stored in the events' metadata."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import SpanKind
+
+from tests.captured_spans import CapturedSpans
+from tests.integration.graphql_calls import REQUEST_BOOKING, request_booking, trip_input
+from tests.integration.served import served
+from tests.integration.test_kafka_flow import (  # noqa: F401  (private_kafka: a fixture)
+    catalog_projected,
+    private_kafka,
+    settled,
+    until,
+)
+from tests.services.testbed import KafkaTestServer
+from travelbuddy.app import create_app
+from travelbuddy.bootstrap import Services, build_services
+from travelbuddy.config import Settings
+from travelbuddy.eventstore.port import StoredEvent
+from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES
+from travelbuddy.workers import all_workers, run_workers
+
+CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
+CLIENT_SPAN = "b7ad6b7169203331"
+
+
+@contextlib.asynccontextmanager
+async def service_over_http(
+    settings: Settings,
+) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
+    """The service with every worker running (as `travelbuddy serve`), served by uvicorn."""
+    services = await build_services(settings)
+    workers = asyncio.create_task(run_workers(services, all_workers(services)))
+    try:
+        await until(lambda: catalog_projected(services))
+        async with served(create_app(settings, services=services)) as host, \
+                httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as http:
+            yield services, http
+    finally:
+        workers.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await workers
+        await services.close()
+
+
+@pytest.fixture(params=["mongodb-kafka", "embedded"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path, database_name: str) -> Settings:
+    if request.param == "embedded":
+        return Settings(mongodb_url=None, kafka_bootstrap_servers=None,
+                        data_dir=tmp_path / "data", partner_latency=0.01)
+    kafka: KafkaTestServer = request.getfixturevalue("private_kafka")
+    return Settings(mongodb_url=request.getfixturevalue("mongodb_url"),
+                    mongodb_database=database_name, data_dir=tmp_path / "data",
+                    kafka_bootstrap_servers=kafka.bootstrap_servers, partner_latency=0.01)
+
+
+def trace_of(event: StoredEvent) -> tuple[int, int]:
+    """The (trace id, span id) an event's stored `traceparent` names."""
+    assert event.metadata.traceparent is not None, event
+    version, trace_id, span_id, flags = event.metadata.traceparent.split("-")
+    assert version == "00" and int(flags, 16) & 1, "a sampled trace"
+    return int(trace_id, 16), int(span_id, 16)
+
+
+def ancestry(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[ReadableSpan]:
+    """The span and its ancestors, innermost first."""
+    chain = [span]
+    while (parent := chain[-1].parent) is not None and parent.span_id in by_id:
+        chain.append(by_id[parent.span_id])
+    return chain
+
+
+def names(spans: Iterable[ReadableSpan]) -> list[str]:
+    return [span.name for span in spans]
+
+
+async def traced_booking(services: Services, http: httpx.AsyncClient, spans: CapturedSpans,
+                         **request: Any) -> tuple[list[StoredEvent], list[ReadableSpan]]:
+    """Request a booking (with `request`'s headers), wait for it to be confirmed and for
+    the confirming appends' spans to end; its events and the spans of their trace."""
+    if "headers" in request:
+        answer = await http.post("/graphql/command", headers=request["headers"], json={
+            "query": REQUEST_BOOKING, "variables": {"input": trip_input()}})
+        assert answer.status_code == 200, answer.text
+        booking_id = answer.json()["data"]["requestBooking"]["bookingId"]
+    else:
+        booking_id = await request_booking(http)
+    await until(lambda: settled(http, [booking_id], "CONFIRMED"))
+    events = await services.store.read(f"booking-{booking_id}")
+    trace_id, _ = trace_of(events[0])
+    appended = {span_id for _, span_id in map(trace_of, events)}
+
+    async def appends_ended() -> bool:
+        return appended <= {s.context.span_id for s in spans.of_trace(trace_id) if s.context}
+
+    await until(appends_ended, seconds=20)
+    return events, spans.of_trace(trace_id)
+
+
+async def test_a_booking_request_and_its_confirmations_are_one_trace(
+    settings: Settings, spans: CapturedSpans
+) -> None:
+    async with service_over_http(settings) as (services, http):
+        events, traced = await traced_booking(services, http, spans)
+
+    assert events[0].type == "BookingRequested"
+    assert sorted(e.type for e in events[1:]) == ["FlightReserved", "HotelReserved"]
+    assert len({trace_of(event)[0] for event in events}) == 1
+    by_id = {span.context.span_id: span for span in traced if span.context is not None}
+    # Each event's stored traceparent names the span of the append that stored it.
+    appends = {event.type: by_id[trace_of(event)[1]] for event in events}
+    requested, hotel, flight = (appends[name] for name in
+                                ("BookingRequested", "HotelReserved", "FlightReserved"))
+    request = ancestry(requested, by_id)
+    assert names(request) == ["append BookingRequested", "command RequestBooking",
+                              "mutation Request", "POST /graphql/command"]
+    assert request[-1].kind is SpanKind.SERVER and request[-1].parent is None
+    for append, command, partner, topic in (
+        (hotel, "ConfirmHotelReservation", "hotel", HOTEL_REPLIES),
+        (flight, "ConfirmFlightReservation", "flight", FLIGHT_REPLIES),
+    ):
+        chain = ancestry(append, by_id)
+        assert names(chain[:5]) == [append.name, f"command {command}", f"inbound {topic}",
+                                    f"{partner} partner", "relay publish"]
+        assert chain[5:] == request  # the relay's publish continues the request's append
+    if settings.mongodb_url is not None:  # PyMongo's async client is traced, in its place
+        inserts = [span for span in traced if span.kind is SpanKind.CLIENT
+                   and span.parent is not None and span.parent.span_id == trace_of(events[0])[1]]
+        assert names(inserts) == [f"{settings.mongodb_database}.insert"]

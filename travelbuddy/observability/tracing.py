@@ -1,0 +1,415 @@
+"""OpenTelemetry tracing: one TracerProvider per process, spans of the service's own work,
+and the W3C trace context carried from a command into its event's metadata, from there
+into the bus message the relay publishes, through the partners' replies and back into
+the command the inbound consumer runs, so a booking's request and its confirmations are
+one trace.
+
+Three modes, chosen once per process by `configure_tracing`:
+
+- `TRAVELBUDDY_TRACING_ENABLED=false`: nothing at all (no provider, no instrumentation,
+  no trace context in events or messages); every helper here is a plain call.
+- the default, without `OTEL_EXPORTER_OTLP_ENDPOINT`: spans are started, so trace and span
+  ids exist for the logs and travel on, but none is recorded (the sampler drops them all,
+  so no attributes are kept and nothing is exported); PyMongo is not instrumented.
+- with the endpoint: spans are recorded and exported over OTLP/HTTP in batches.
+
+Root spans are the service's operations (an HTTP request, a projection batch, a consumed
+message); a database call outside any of them (a change feed's poll, a lease renewal) is
+not recorded. Client influence: a request's `traceparent` (and `tracestate`, kept only up
+to MAX_TRACESTATE_CHARS) continue the client's trace; anything malformed is ignored, and
+`baggage` is never read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import os
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import set_global_textmap
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    Decision,
+    ParentBased,
+    Sampler,
+    SamplingResult,
+)
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from strawberry.extensions import SchemaExtension
+
+from travelbuddy.domain.errors import DomainError
+from travelbuddy.eventstore.port import (
+    ConcurrencyError,
+    DuplicateCommand,
+    EventMetadata,
+    EventStore,
+    NewEvent,
+    StoredEvent,
+)
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from travelbuddy.config import Settings
+    from travelbuddy.domain.commands import Command
+    from travelbuddy.integration.bus import Message
+
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
+
+TRACER = trace.get_tracer("travelbuddy")
+W3C = TraceContextTextMapPropagator()
+MAX_TRACESTATE_CHARS = 512
+"""Longer `tracestate`s are dropped (W3C lets a hop truncate them), so a client cannot
+make every event it causes carry kilobytes of it."""
+MAX_LINKS = 128
+"""The most events a projection batch's span links to (the SDK's own limit)."""
+UNTRACED_URLS = "/healthz$,/readyz$,/metrics$,/assets/"
+MAX_OPERATION_NAME_CHARS = 64
+
+
+class _Tracing:
+    enabled = False
+    recording = False
+
+
+_TRACING = _Tracing()
+
+
+def configure_tracing(
+    settings: Settings, role: str, *, span_processor: SpanProcessor | None = None
+) -> None:
+    """Install the process's TracerProvider (once: later calls change nothing).
+
+    The service name is `OTEL_SERVICE_NAME`, else `travelbuddy-<role>`. Spans are exported
+    over OTLP/HTTP when `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) is set;
+    `span_processor` (a test's in-memory exporter) receives them too and makes them recorded.
+    """
+    if _TRACING.enabled or not settings.tracing_enabled:
+        return
+    exporting = bool(os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+                     or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+    recording = exporting or span_processor is not None
+    named = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: f"travelbuddy-{role}"}
+    sampler = ParentBased(root=_ServiceRoots()) if recording else ALWAYS_OFF
+    provider = TracerProvider(resource=Resource.create(named), sampler=sampler)
+    if exporting:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if span_processor is not None:
+        provider.add_span_processor(span_processor)
+    trace.set_tracer_provider(provider)
+    set_global_textmap(W3C)  # what the HTTP instrumentation reads: no baggage from clients
+    if recording:  # database spans only when someone will see them
+        from opentelemetry.instrumentation.pymongo import PymongoInstrumentor
+
+        PymongoInstrumentor().instrument(tracer_provider=provider)
+    _TRACING.enabled, _TRACING.recording = True, recording
+
+
+class _ServiceRoots(Sampler):
+    """Records every trace the service starts except one started by a client call (a
+    database command or the like outside any operation of the service)."""
+
+    def should_sample(self, parent_context: Any, trace_id: int, name: str,
+                      kind: SpanKind | None = None, attributes: Any = None,
+                      links: Any = None, trace_state: Any = None) -> SamplingResult:
+        decision = Decision.DROP if kind is SpanKind.CLIENT else Decision.RECORD_AND_SAMPLE
+        return SamplingResult(decision, attributes if decision is not Decision.DROP else None)
+
+    def get_description(self) -> str:
+        return "ServiceRoots"
+
+
+# --- the trace context on events and messages ------------------------------------------
+
+
+def current_trace_context() -> tuple[str | None, str | None]:
+    """The current span's `traceparent` and `tracestate` (None, None without one)."""
+    if not _TRACING.enabled:
+        return None, None
+    carrier: dict[str, str] = {}
+    W3C.inject(carrier)
+    tracestate = carrier.get("tracestate")
+    if tracestate is not None and len(tracestate) > MAX_TRACESTATE_CHARS:
+        tracestate = None
+    return carrier.get("traceparent"), tracestate
+
+
+def outgoing_headers() -> list[tuple[str, bytes]]:
+    """Message headers carrying the current trace context (none without one)."""
+    traceparent, tracestate = current_trace_context()
+    return [(name, value.encode()) for name, value in
+            (("traceparent", traceparent), ("tracestate", tracestate)) if value]
+
+
+def _continued(carrier: Mapping[str, str]) -> otel_context.Context | None:
+    """The context continuing the trace a carrier names; None when it names none (or
+    something malformed), so the span is a child of the current one instead."""
+    if "traceparent" not in carrier:
+        return None
+    continued = W3C.extract(carrier)
+    return continued if trace.get_current_span(continued).get_span_context().is_valid else None
+
+
+def _of_event(metadata: EventMetadata) -> otel_context.Context | None:
+    if metadata.traceparent is None:
+        return None
+    carrier = {"traceparent": metadata.traceparent}
+    if metadata.tracestate:
+        carrier["tracestate"] = metadata.tracestate
+    return _continued(carrier)
+
+
+def _of_message(headers: Sequence[tuple[str, bytes]]) -> otel_context.Context | None:
+    # Header values are whatever a producer sent: undecodable bytes are just not a context.
+    return _continued({name: value.decode("utf-8", "replace") for name, value in headers
+                       if name in ("traceparent", "tracestate")})
+
+
+# --- spans ------------------------------------------------------------------------------
+
+
+def _refusal(error: BaseException) -> str | None:
+    """The outcome a refusal stands for (not an error of the service), else None."""
+    if isinstance(error, DomainError):
+        return error.code
+    if isinstance(error, ConcurrencyError):
+        return "conflict"
+    if isinstance(error, DuplicateCommand):
+        return "duplicate"
+    return None
+
+
+@contextlib.contextmanager
+def _span(name: str, attributes: dict[str, Any], *, kind: SpanKind = SpanKind.INTERNAL,
+          parent: otel_context.Context | None = None, links: Sequence[Link] = (),
+          start_time: int | None = None) -> Iterator[Span]:
+    """A current span; a refusal is its outcome attribute, any other exception an error."""
+    with TRACER.start_as_current_span(
+        name, context=parent, kind=kind, attributes=attributes if _TRACING.recording else None,
+        links=links, start_time=start_time, record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        try:
+            yield span
+        except Exception as error:
+            if (outcome := _refusal(error)) is not None:
+                span.set_attribute("travelbuddy.outcome", outcome)
+            else:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, type(error).__name__))
+            raise
+
+
+def traced_command(
+    handle: Callable[Concatenate[S, Command, P], Awaitable[R]],
+) -> Callable[Concatenate[S, Command, P], Awaitable[R]]:
+    """A span around deciding and appending one command (BookingCommands.handle)."""
+
+    @functools.wraps(handle)
+    async def traced(self: S, command: Command, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if not _TRACING.enabled:
+            return await handle(self, command, *args, **kwargs)
+        name = type(command).__name__
+        with _span(f"command {name}", {"travelbuddy.command": name,
+                                       "travelbuddy.booking_id": command.booking_id}) as span:
+            outcome = await handle(self, command, *args, **kwargs)
+            span.set_attribute("travelbuddy.outcome",
+                               "replayed" if getattr(outcome, "replayed", False) else "accepted")
+            return outcome
+
+    return traced
+
+
+async def traced_append(
+    store: EventStore, stream_id: str, expected_version: int, events: Sequence[NewEvent]
+) -> int:
+    """`store.append` in a span whose trace context each event's metadata records: what
+    the relay's publish of the event continues."""
+    if not _TRACING.enabled:
+        return await store.append(stream_id, expected_version, events)
+    name = f"append {events[0].type}" if events else "append"
+    with _span(name, {"travelbuddy.stream_id": stream_id,
+                      "travelbuddy.expected_version": expected_version}):
+        traceparent, tracestate = current_trace_context()
+        stamped = [dataclasses.replace(event, metadata=dataclasses.replace(
+            event.metadata, traceparent=traceparent, tracestate=tracestate)) for event in events]
+        return await store.append(stream_id, expected_version, stamped)
+
+
+class _Follower(Protocol):
+    name: str
+
+
+F = TypeVar("F", bound=_Follower)
+
+
+def traced_batch(
+    apply: Callable[Concatenate[F, Sequence[StoredEvent], P], Awaitable[R]],
+) -> Callable[Concatenate[F, Sequence[StoredEvent], P], Awaitable[R]]:
+    """A span around one batch of a follower (ProjectorRunner.apply), linked to the
+    traces of its events."""
+
+    @functools.wraps(apply)
+    async def traced(self: F, events: Sequence[StoredEvent], /, *args: P.args,
+                     **kwargs: P.kwargs) -> R:
+        if not _TRACING.enabled or not events:
+            return await apply(self, events, *args, **kwargs)
+        with _span(f"projection batch {self.name}", {"travelbuddy.follower": self.name,
+                                                     "travelbuddy.events": len(events)}) as span:
+            if span.is_recording():
+                for event in events[:MAX_LINKS]:
+                    if (parent := _of_event(event.metadata)) is not None:
+                        span.add_link(trace.get_current_span(parent).get_span_context())
+            return await apply(self, events, *args, **kwargs)
+
+    return traced
+
+
+def traced_publish(
+    publish: Callable[Concatenate[S, StoredEvent, P], Awaitable[R]],
+) -> Callable[Concatenate[S, StoredEvent, P], Awaitable[R]]:
+    """A span around the relay's publish of one event (retries included), continuing the
+    trace of the append that stored it; `outgoing_headers()` inside carry it on."""
+
+    @functools.wraps(publish)
+    async def traced(self: S, event: StoredEvent, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if not _TRACING.enabled:
+            return await publish(self, event, *args, **kwargs)
+        batch = trace.get_current_span().get_span_context()
+        with _span("relay publish", {"travelbuddy.event_id": event.metadata.event_id,
+                                     "travelbuddy.event_type": event.type,
+                                     "travelbuddy.stream_id": event.stream_id},
+                   kind=SpanKind.PRODUCER, parent=_of_event(event.metadata),
+                   links=[Link(batch)] if batch.is_valid else ()):
+            return await publish(self, event, *args, **kwargs)
+
+    return traced
+
+
+@contextlib.contextmanager
+def consuming(message: Message, name: str, start_time: int | None = None) -> Iterator[None]:
+    """A span of handling a bus message, continuing the trace its headers carry."""
+    if not _TRACING.enabled:
+        yield
+        return
+    with _span(name, {"messaging.destination.name": message.topic,
+                      "messaging.destination.partition.id": str(message.partition),
+                      "messaging.kafka.offset": message.offset},
+               kind=SpanKind.CONSUMER, parent=_of_message(message.headers),
+               start_time=start_time):
+        yield
+
+
+def traced_message(
+    name: str,
+) -> Callable[[Callable[Concatenate[S, Message, P], Awaitable[R]]],
+              Callable[Concatenate[S, Message, P], Awaitable[R]]]:
+    """A `consuming` span around a method handling one message (the inbound consumer's)."""
+
+    def decorate(
+        handle: Callable[Concatenate[S, Message, P], Awaitable[R]],
+    ) -> Callable[Concatenate[S, Message, P], Awaitable[R]]:
+        @functools.wraps(handle)
+        async def traced(self: S, message: Message, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            with consuming(message, f"{name} {message.topic}"):
+                return await handle(self, message, *args, **kwargs)
+
+        return traced
+
+    return decorate
+
+
+# --- GraphQL and HTTP -------------------------------------------------------------------
+
+
+class GraphQLTracing(SchemaExtension):
+    """One span per GraphQL operation (queries, mutations, subscriptions), current while it
+    executes, so the command it sends is its child. Neither the document nor the
+    variables are recorded (they hold travelers' names)."""
+
+    def on_operation(self) -> Iterator[None]:
+        span = self._span = TRACER.start_span("graphql operation")
+        try:
+            yield
+        finally:
+            if span.is_recording():
+                self._describe(span)
+            span.end()
+
+    def on_execute(self) -> Iterator[None]:
+        # A subscription's execution hook covers only setting it up: its span stays open
+        # for the subscription's life, current for none of its pushes.
+        token = otel_context.attach(trace.set_span_in_context(self._span))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    def _describe(self, span: Span) -> None:
+        execution = self.execution_context
+        try:
+            kind: str = execution.operation_type.value
+        except Exception:  # no document, or no such operation: graphql-core said so
+            kind = "graphql"
+        name = (execution.operation_name or "anonymous")[:MAX_OPERATION_NAME_CHARS]
+        span.update_name(f"{kind} {name}")
+        span.set_attribute("graphql.operation.type", kind)
+        span.set_attribute("graphql.operation.name", name)
+        result = execution.result
+        errors = (result.errors if result is not None else None) or execution.pre_execution_errors
+        if errors:
+            code = str((errors[0].extensions or {}).get("code", "GRAPHQL_ERROR"))
+            span.set_attribute("travelbuddy.outcome", code)
+            if code == "INTERNAL":
+                span.set_status(Status(StatusCode.ERROR, code))
+
+
+def graphql_extensions() -> list[type[SchemaExtension]]:
+    """The schemas' tracing extension, when tracing is on."""
+    return [GraphQLTracing] if _TRACING.enabled else []
+
+
+def instrument_http(app: FastAPI) -> None:
+    """FastAPI's instrumentation on the app (a span per request and websocket, continuing a
+    client's valid `traceparent`), behind a guard that keeps it from answering 500."""
+    if not _TRACING.enabled:
+        return
+    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+    FastAPIInstrumentor.instrument_app(app, excluded_urls=UNTRACED_URLS,
+                                       exclude_spans=["receive", "send"])
+    build = app.build_middleware_stack
+    app.build_middleware_stack = lambda: Utf8Headers(build())  # type: ignore[method-assign]
+
+
+class Utf8Headers:
+    """Replaces header values that are not UTF-8 before the instrumentation reads them.
+
+    It decodes such a value as `unicode_escape`, which raises on some (`traceparent: \\xff\\`
+    or the same `User-Agent`), and the request is answered 500. No value this service reads
+    means anything when it is not UTF-8, so the replacement changes no answer.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = scope.get("headers")
+        if headers and not all(value.isascii() for _, value in headers):
+            scope = dict(scope, headers=[(name, value.decode("utf-8", "replace").encode())
+                                         for name, value in headers])
+        await self.app(scope, receive, send)
