@@ -110,7 +110,9 @@ app.command("token")(token)
 async def _with_services(work: Callable[[Services], Awaitable[None]]) -> None:
     from travelbuddy.bootstrap import build_services
 
-    services = await build_services(Settings())
+    settings = Settings()
+    configure_tracing(settings, "cli")
+    services = await build_services(settings)
     try:
         await work(services)
     finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any
@@ -16,9 +17,10 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
+from tests.auth import bearer
 from tests.captured_spans import CapturedSpans
 from tests.integration.graphql_calls import REQUEST_BOOKING, request_booking, trip_input
-from tests.integration.served import served
+from tests.integration.served import served, service_environment
 from tests.integration.test_kafka_flow import (  # noqa: F401  (private_kafka: a fixture)
     catalog_projected,
     private_kafka,
@@ -27,12 +29,14 @@ from tests.integration.test_kafka_flow import (  # noqa: F401  (private_kafka: a
 )
 from tests.services.testbed import KafkaTestServer
 from travelbuddy.app import create_app
-from travelbuddy.bootstrap import Services, build_services
+from travelbuddy.bootstrap import EVENTS_FILE, Services, build_services
 from travelbuddy.config import Settings
 from travelbuddy.eventstore.port import StoredEvent
+from travelbuddy.eventstore.sqlite import SqliteEventStore
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES
 from travelbuddy.workers import all_workers, run_workers
 
+TRAVELBUDDY = str(Path(sys.executable).with_name("travelbuddy"))
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN = "b7ad6b7169203331"
 
@@ -140,3 +144,95 @@ async def test_a_booking_request_and_its_confirmations_are_one_trace(
         inserts = [span for span in traced if span.kind is SpanKind.CLIENT
                    and span.parent is not None and span.parent.span_id == trace_of(events[0])[1]]
         assert names(inserts) == [f"{settings.mongodb_database}.insert"]
+
+
+def traceparent(trace_id: str = CLIENT_TRACE, span_id: str = CLIENT_SPAN) -> bytes:
+    return f"00-{trace_id}-{span_id}-01".encode()
+
+
+HOSTILE_TRACEPARENTS = [
+    b"garbage",
+    b"\xff\\",  # not UTF-8; the HTTP instrumentation alone would answer 500 to it
+    traceparent(trace_id="0" * 32),  # the invalid trace id
+    traceparent(span_id="0" * 16),
+    b"ff-" + traceparent()[3:],  # a version that may never be
+    traceparent(trace_id=CLIENT_TRACE.upper()),
+    traceparent()[:-1],
+    traceparent() + b"-" + b"x" * 60_000,
+    traceparent() + b"," + traceparent(trace_id="1" * 32),  # two: which one?
+]
+
+
+async def request_over(http: httpx.AsyncClient, services: Services,
+                       headers: list[tuple[bytes, bytes]]) -> StoredEvent:
+    """Request a booking with these extra headers; the event it stored."""
+    answer = await http.post("/graphql/command", headers=[
+        (b"authorization", bearer("alice")["Authorization"].encode()), *headers,
+    ], json={"query": REQUEST_BOOKING, "variables": {"input": trip_input()}})
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["data"]["requestBooking"]
+    assert result["__typename"] == "CommandAccepted", result
+    [event] = await services.store.read(f"booking-{result['bookingId']}")
+    return event
+
+
+async def test_a_clients_traceparent_is_continued_into_the_stored_event(
+    services: Services, live_server: str, spans: CapturedSpans
+) -> None:
+    async with httpx.AsyncClient(base_url=f"http://{live_server}") as http:
+        event = await request_over(http, services, [(b"traceparent", traceparent()),
+                                                    (b"tracestate", b"vendor=opaque")])
+        long_state = ",".join(f"v{i}={'x' * 250}" for i in range(8)).encode()
+        too_long = await request_over(http, services, [(b"traceparent", traceparent()),
+                                                       (b"tracestate", long_state)])
+
+    assert trace_of(event)[0] == int(CLIENT_TRACE, 16)
+    assert event.metadata.tracestate == "vendor=opaque"
+    servers = [s for s in spans.of_trace(int(CLIENT_TRACE, 16)) if s.kind is SpanKind.SERVER]
+    assert len(servers) == 2  # both requests' spans are children of the client's span
+    assert all(s.parent is not None and s.parent.is_remote
+               and s.parent.span_id == int(CLIENT_SPAN, 16) for s in servers)
+    assert trace_of(too_long)[0] == int(CLIENT_TRACE, 16)
+    assert too_long.metadata.tracestate is None  # kept only up to 512 characters
+
+
+@pytest.mark.parametrize("value", HOSTILE_TRACEPARENTS, ids=range(len(HOSTILE_TRACEPARENTS)))
+async def test_a_malformed_or_hostile_traceparent_is_ignored(
+    services: Services, live_server: str, value: bytes
+) -> None:
+    async with httpx.AsyncClient(base_url=f"http://{live_server}") as http:
+        event = await request_over(http, services, [(b"traceparent", value),
+                                                    (b"tracestate", value),
+                                                    (b"user-agent", value)])
+
+    trace_id, _ = trace_of(event)  # a trace of the service's own, well formed
+    assert trace_id not in (0, int(CLIENT_TRACE, 16))
+
+
+async def test_the_trace_context_is_stored_without_an_exporter_and_not_at_all_when_off(
+    tmp_path: Path,
+) -> None:
+    """What a process does outside the tests (whose provider records spans): without
+    OTEL_EXPORTER_OTLP_ENDPOINT it records no span but still stores the trace context
+    (not sampled); with TRAVELBUDDY_TRACING_ENABLED=false it stores none."""
+    stored = {}
+    for mode in ("default", "off"):
+        env = service_environment(Settings(mongodb_url=None, data_dir=tmp_path / mode))
+        env.pop("OTEL_EXPORTER_OTLP_ENDPOINT", None)
+        if mode == "off":
+            env["TRAVELBUDDY_TRACING_ENABLED"] = "false"
+        process = await asyncio.create_subprocess_exec(
+            TRAVELBUDDY, "seed", "--bookings", "1", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        output, _ = await process.communicate()
+        assert process.returncode == 0, output.decode()
+        store = SqliteEventStore(tmp_path / mode / EVENTS_FILE)
+        stored[mode] = [event.metadata async for event in store.read_all()]
+        store.close()
+
+    [default], [off] = stored["default"], stored["off"]
+    assert default.traceparent is not None
+    version, trace_id, span_id, flags = default.traceparent.split("-")
+    assert version == "00" and int(trace_id, 16) and int(span_id, 16)
+    assert not int(flags, 16) & 1  # not sampled: nothing records it
+    assert (off.traceparent, off.tracestate) == (None, None)
