@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from gql import Client, gql
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
@@ -27,6 +28,7 @@ from tests.integration.test_kafka_flow import (  # noqa: F401  (private_kafka: a
     settled,
     until,
 )
+from tests.integration.test_subscriptions import next_within, websocket, with_vars
 from tests.services.testbed import KafkaTestServer
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import EVENTS_FILE, Services, build_services
@@ -34,6 +36,7 @@ from travelbuddy.config import Settings
 from travelbuddy.eventstore.port import StoredEvent
 from travelbuddy.eventstore.sqlite import SqliteEventStore
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES
+from travelbuddy.readmodels.runner import ProjectorRunner
 from travelbuddy.workers import all_workers, run_workers
 
 TRAVELBUDDY = str(Path(sys.executable).with_name("travelbuddy"))
@@ -236,3 +239,28 @@ async def test_the_trace_context_is_stored_without_an_exporter_and_not_at_all_wh
     assert version == "00" and int(trace_id, 16) and int(span_id, 16)
     assert not int(flags, 16) & 1  # not sampled: nothing records it
     assert (off.traceparent, off.tracestate) == (None, None)
+
+
+async def test_a_subscription_is_one_operation_span_for_as_long_as_it_lasts(
+    services: Services, live_server: str, projector: ProjectorRunner, spans: CapturedSpans
+) -> None:
+    async with httpx.AsyncClient(base_url=f"http://{live_server}") as http:
+        event = await request_over(http, services, [])
+    watch = gql("subscription Watch($id: ID!) { bookingUpdated(bookingId: $id) { version } }")
+
+    def watching() -> list[ReadableSpan]:
+        return [s for s in spans.get_finished_spans() if s.name == "subscription Watch"]
+
+    async def ended() -> bool:
+        return bool(watching())
+
+    async with Client(transport=websocket(live_server, "alice")) as ws:
+        updates = ws.subscribe(with_vars(watch, {"id": event.stream_id.removeprefix("booking-")}))
+        assert (await next_within(updates, 5.0))["bookingUpdated"] == {"version": 1}
+        assert watching() == []  # still open
+    await until(ended, seconds=10)  # once the client is gone
+
+    [span] = watching()
+    assert span.attributes is not None
+    assert span.attributes["graphql.operation.type"] == "subscription"
+    assert span.parent is not None  # the websocket's span
