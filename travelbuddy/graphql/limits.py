@@ -49,7 +49,7 @@ from travelbuddy.config import Settings
 from travelbuddy.graphql.errors import MaskInternalErrors
 from travelbuddy.graphql.input_checks import input_literals_rule, request_problem
 from travelbuddy.graphql.operation_cost import CostLimits, operation_cost_rule
-from travelbuddy.observability.tracing import graphql_extensions
+from travelbuddy.graphql.operation_tracing import graphql_extensions
 
 ExtensionFactory = Callable[[], SchemaExtension]
 
