@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 
+import pytest
 from prometheus_client import REGISTRY
 
 from tests.integration.buses import kafka_bus
@@ -32,6 +34,13 @@ def counted(metric: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(metric, labels) or 0.0
 
 
+def logged(caplog: pytest.LogCaptureFixture, level: int, start: str) -> list[str]:
+    """The retry lines of this test at `level` that start with `start`."""
+    return [record.getMessage() for record in caplog.records
+            if record.name == "travelbuddy.observability.retries"
+            and record.levelno == level and record.getMessage().startswith(start)]
+
+
 @contextlib.asynccontextmanager
 async def broker_stopped(kafka: KafkaTestServer) -> AsyncIterator[None]:
     """The broker stopped (SIGTERM, as an operator stops it), started again on exit."""
@@ -50,15 +59,15 @@ async def published_ids(bus: KafkaBus, bookings: set[str]) -> list[str]:
 
 
 async def test_a_publish_refused_while_the_broker_is_away_is_retried_and_arrives_once(
-    services: Services, private_kafka: KafkaTestServer
+    services: Services, private_kafka: KafkaTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
+    retries = counted("travelbuddy_retries_total", operation="relay_publish")
     async with kafka_bus(private_kafka.bootstrap_servers) as bus:
         bookings = {await book(services)}
         relay = Relay(services.read_models, services.store, services.feed, bus, backoff=SHORT)
         task = asyncio.create_task(relay.run())
         try:
             await until(lambda: relay.published == 2, task)
-            retries = counted("travelbuddy_retries_total", operation="relay_publish")
             async with broker_stopped(private_kafka):
                 bookings.add(await book(services))
                 await until(lambda: counted("travelbuddy_retries_total",
@@ -72,10 +81,12 @@ async def test_a_publish_refused_while_the_broker_is_away_is_retried_and_arrives
 
     assert sorted(published) == sorted(await stored_event_ids(services))
     assert len(published) == len(set(published)) == 4  # each event once
+    lines = logged(caplog, logging.WARNING, "event=retry operation=relay_publish ")
+    assert len(lines) == counted("travelbuddy_retries_total", operation="relay_publish") - retries
 
 
 async def test_the_supervisor_starts_a_crashed_worker_again_until_it_runs(
-    services: Services, private_kafka: KafkaTestServer
+    services: Services, private_kafka: KafkaTestServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     bookings = {await book(services)}
     async with kafka_bus(private_kafka.bootstrap_servers) as bus:
@@ -97,3 +108,5 @@ async def test_the_supervisor_starts_a_crashed_worker_again_until_it_runs(
         published = await published_ids(bus, bookings)
 
     assert sorted(published) == sorted(await stored_event_ids(services))
+    lines = logged(caplog, logging.ERROR, "event=worker_failed worker=relay ")
+    assert len(lines) == counted("travelbuddy_worker_restarts_total", worker="relay") - restarts
