@@ -12,8 +12,6 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from travelbuddy.observability.retries import RETRY, WORKER_RESTART
-
 
 class Settings(BaseSettings):
     """The service's configuration; see the README's configuration table."""
@@ -66,22 +64,22 @@ class Settings(BaseSettings):
         2.0, gt=0, description="How often the holder of a lease renews it."
     )
     retry_initial_seconds: float = Field(
-        RETRY.initial, gt=0, description="Wait before an operation that failed on the broker "
+        0.1, gt=0, description="Wait before an operation that failed on the broker "
         "or the store is tried again; it doubles with each failure."
     )
     retry_max_seconds: float = Field(
-        RETRY.maximum, gt=0, description="Longest wait between two tries of an operation."
+        5.0, gt=0, description="Longest wait between two tries of an operation."
     )
     retry_jitter_seconds: float = Field(
-        RETRY.jitter, ge=0, description="Most seconds added at random to each wait (retries "
+        0.2, ge=0, description="Most seconds added at random to each wait (retries "
         "and restarts), so replicas do not retry in step."
     )
     worker_restart_initial_seconds: float = Field(
-        WORKER_RESTART.initial, gt=0, description="Wait before a crashed worker is started "
+        0.5, gt=0, description="Wait before a crashed worker is started "
         "again; it doubles with each crash."
     )
     worker_restart_max_seconds: float = Field(
-        WORKER_RESTART.maximum, gt=0, description="Longest wait before a crashed worker is "
+        10.0, gt=0, description="Longest wait before a crashed worker is "
         "started again."
     )
 

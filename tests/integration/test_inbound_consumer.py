@@ -41,7 +41,7 @@ from travelbuddy.observability.retries import Backoff
 ALICE = Caller("alice")
 HOTEL, ROOM, FLIGHT, OTHER_FLIGHT = "hotel-sapporo-1", "STD", "NH-061-HND-CTS", "JL-305-HND-FUK"
 REPLY_TOPICS = (HOTEL_REPLIES, FLIGHT_REPLIES)
-FAST = Backoff(initial=0.05, maximum=0.5)
+FAST = Backoff(initial=0.05, maximum=0.5, jitter=0.05)
 
 Message = tuple[str, bytes | None, bytes]
 """Topic, key, value."""

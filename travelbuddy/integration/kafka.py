@@ -75,10 +75,11 @@ def new_consumer(
 
 
 def drop_unsent(producer: AIOKafkaProducer) -> None:
-    """Fail the messages a producer still holds for a broker that is away. aiokafka's
-    `stop` would send them first, and a stop cut short leaves its sender running, so a
-    discarded producer would deliver them once the broker is back, after the caller's
-    retry sent them again through the next producer: each one twice."""
+    """Fail the messages a producer still holds for a broker that is away, so that its
+    `stop` has nothing to flush and ends its sender. Else `stop` waits to send them, and
+    cut short it leaves the sender running: a discarded producer would deliver them once
+    the broker is back, after the caller's retry sent them again through the next
+    producer, each one twice. (aiokafka has no public call for this: its accumulator's.)"""
     producer._message_accumulator.fail_all(KafkaTimeoutError("the producer was discarded"))
 
 

@@ -24,14 +24,13 @@ import contextvars
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import stamina
 from prometheus_client import Counter
 from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
-if TYPE_CHECKING:
-    from travelbuddy.config import Settings
+from travelbuddy.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,15 +53,9 @@ class Backoff:
     """The wait before each retry: `initial` doubling per failure, plus up to `jitter` at
     random, never above `maximum` (seconds)."""
 
-    initial: float = 0.1
-    maximum: float = 5.0
-    jitter: float = 0.2
-
-
-RETRY = Backoff()
-"""What an operation retried on I/O waits, by default."""
-WORKER_RESTART = Backoff(initial=0.5, maximum=10.0)
-"""What a crashed worker waits before it runs again, by default."""
+    initial: float
+    maximum: float
+    jitter: float
 
 
 def retry_backoff(settings: Settings) -> Backoff:
@@ -75,6 +68,13 @@ def restart_backoff(settings: Settings) -> Backoff:
     """The crashed workers' backoff as configured."""
     return Backoff(settings.worker_restart_initial_seconds,
                    settings.worker_restart_max_seconds, settings.retry_jitter_seconds)
+
+
+_DEFAULTS = Settings.model_construct()  # the settings' defaults, no environment read
+RETRY = retry_backoff(_DEFAULTS)
+"""What an operation retried on I/O waits, by default."""
+WORKER_RESTART = restart_backoff(_DEFAULTS)
+"""What a crashed worker waits before it runs again, by default."""
 
 
 @dataclass(frozen=True)
