@@ -67,6 +67,25 @@ class Settings(BaseSettings):
     lease_renew_seconds: float = Field(
         2.0, gt=0, description="How often the holder of a lease renews it."
     )
+    retry_initial_seconds: float = Field(
+        0.1, gt=0, description="Wait before an operation that failed on the broker "
+        "or the store is tried again; it doubles with each failure."
+    )
+    retry_max_seconds: float = Field(
+        5.0, gt=0, description="Longest wait between two tries of an operation."
+    )
+    retry_jitter_seconds: float = Field(
+        0.2, ge=0, description="Most seconds added at random to each wait (retries "
+        "and restarts), so replicas do not retry in step."
+    )
+    worker_restart_initial_seconds: float = Field(
+        0.5, gt=0, description="Wait before a crashed worker is started "
+        "again; it doubles with each crash."
+    )
+    worker_restart_max_seconds: float = Field(
+        10.0, gt=0, description="Longest wait before a crashed worker is "
+        "started again."
+    )
 
     # GraphQL abuse limits: each request is refused (a GraphQL error, or 413 / 400 before
     # parsing) when it goes over one; see the README's "Limits".

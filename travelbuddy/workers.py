@@ -12,10 +12,16 @@ from enum import StrEnum
 from typing import Any
 
 from travelbuddy.bootstrap import Services
+from travelbuddy.observability.retries import (
+    WORKER_RESTART,
+    Backoff,
+    restart_backoff,
+    restarting,
+    retry_backoff,
+)
 
 log = logging.getLogger(__name__)
 
-MAX_RESTART_DELAY = 10.0
 CATALOG_PROJECTOR = "catalog-projector"
 """The catalog projector's lease: one replica keeps `hotels` and `flights`."""
 
@@ -58,13 +64,14 @@ def worker_tasks(services: Services, workers: Collection[Worker]) -> list[tuple[
 
         relay = Relay(services.read_models, services.store, services.feed, bus,
                       single_active=services.single_active(relay_name(bus)),
-                      health=services.health)
+                      health=services.health, backoff=retry_backoff(settings))
         tasks.append(("relay", relay.run))
     if Worker.INBOUND in workers:
         from travelbuddy.integration.inbound import InboundConsumer
 
         tasks.append(("inbound", lambda: InboundConsumer(
-            bus, services.commands, health=services.health).run()))
+            bus, services.commands, health=services.health,
+            backoff=retry_backoff(settings)).run()))
     if Worker.PARTNERS in workers:
         from travelbuddy.partners import run_partners
 
@@ -73,25 +80,18 @@ def worker_tasks(services: Services, workers: Collection[Worker]) -> list[tuple[
     return tasks
 
 
-async def supervise(name: str, run: WorkerRun) -> None:
+async def supervise(name: str, run: WorkerRun, backoff: Backoff = WORKER_RESTART) -> None:
     """Run a worker; when it fails (a broker away too long, say), start it again with
-    backoff. Every worker resumes from its own checkpoint or committed offsets."""
-    delay = 0.5
-    while True:
-        try:
-            await run()
-            return
-        except Exception as error:
-            log.error("event=worker_failed worker=%s error=%r restart_in=%.1f", name, error, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, MAX_RESTART_DELAY)
+    backoff, counted in `travelbuddy_worker_restarts_total`. Every worker resumes from its
+    own checkpoint or committed offsets."""
+    await restarting(name, run, backoff)
 
 
 async def run_workers(services: Services, workers: Collection[Worker]) -> None:
     """Run the workers, each supervised, until cancelled."""
     async with asyncio.TaskGroup() as group:
         for name, run in worker_tasks(services, workers):
-            group.create_task(supervise(name, run))
+            group.create_task(supervise(name, run, restart_backoff(services.settings)))
 
 
 def all_workers(services: Services) -> list[Worker]:

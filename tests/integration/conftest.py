@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from tests.integration.served import served
+from tests.services.testbed import KafkaTestServer
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.config import Settings
@@ -53,6 +54,16 @@ async def read_models(
     await store.close()
     if client is not None:
         await client.close()
+
+
+@pytest.fixture(scope="module")
+def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaTestServer]:
+    """A broker of the test module's own, which its tests may stop and start again without
+    disturbing other tests (the session's broker is shared)."""
+    server = KafkaTestServer(tmp_path_factory.mktemp("kafka"))
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.integration.buses import BUS_KINDS, bus_of_kind, kafka_bus, read_until
 from tests.services.testbed import MongoTestServer
@@ -32,14 +33,15 @@ from travelbuddy.config import Settings
 from travelbuddy.domain import Cabin, FlightRequest, HotelStayRequest, RequestBooking, Traveler
 from travelbuddy.integration.bus import Bus, TopicPartition
 from travelbuddy.integration.dead_letters import DeadLetter, read_dead_letters
-from travelbuddy.integration.inbound import Backoff, InboundConsumer
+from travelbuddy.integration.inbound import InboundConsumer
 from travelbuddy.integration.kafka_bus import KafkaBus
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES
+from travelbuddy.observability.retries import Backoff
 
 ALICE = Caller("alice")
 HOTEL, ROOM, FLIGHT, OTHER_FLIGHT = "hotel-sapporo-1", "STD", "NH-061-HND-CTS", "JL-305-HND-FUK"
 REPLY_TOPICS = (HOTEL_REPLIES, FLIGHT_REPLIES)
-FAST = Backoff(initial=0.05, maximum=0.5)
+FAST = Backoff(initial=0.05, maximum=0.5, jitter=0.05)
 
 Message = tuple[str, bytes | None, bytes]
 """Topic, key, value."""
@@ -217,6 +219,12 @@ async def until(
 async def consume_until_caught_up(bus: Bus, consumer: InboundConsumer) -> None:
     async with lag_of(bus, consumer.group_id) as lag, running(consumer) as task:
         await until(lag.is_zero, task)
+
+
+def counted_retries() -> float:
+    """The process's count of replies tried again (`travelbuddy_retries_total`)."""
+    return REGISTRY.get_sample_value("travelbuddy_retries_total",
+                                     {"operation": "inbound_reply"}) or 0.0
 
 
 def new_run() -> tuple[str, str]:
@@ -400,10 +408,12 @@ async def test_replies_wait_out_a_mongodb_outage_and_none_is_dead_lettered(
             await publish(bus, replies[:10])
             await until(lambda: consumer.handled == 10, task)
 
+            retries = counted_retries()
             await asyncio.to_thread(server.stop)
             await publish(bus, replies[10:])
             await until(lambda: consumer.retried >= 3, task)
             assert consumer.dead_lettered == 0
+            assert counted_retries() >= retries + 3
             await asyncio.to_thread(server.start)
 
             await until(lag.is_zero, task)

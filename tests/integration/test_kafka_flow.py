@@ -1,7 +1,7 @@
 """The whole loop through Kafka: mutation -> event -> relay -> simulated partners ->
-replies -> inbound commands -> booking_views, on a broker of this module's own (so it
-can be stopped and started again without disturbing other tests); and the same loop on
-the SQLite bus, as `travelbuddy serve` runs it with no Kafka at all."""
+replies -> inbound commands -> booking_views, on a broker of this module's own
+(`private_kafka`, so it can be stopped and started again without disturbing other
+tests); and the same loop on the SQLite bus, as `travelbuddy serve` runs it with no Kafka at all."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +32,6 @@ from travelbuddy.workers import all_workers, run_workers
 
 STATUS = """query ($id: ID!) { booking(id: $id) {
   status version hotelStay { status rejectionReason } flights { status rejectionReason } } }"""
-
-
-@pytest.fixture(scope="module")
-def private_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaTestServer]:
-    workdir: Path = tmp_path_factory.mktemp("kafka")
-    server = KafkaTestServer(workdir)
-    server.start()
-    yield server
-    server.stop()
 
 
 @contextlib.asynccontextmanager

@@ -8,19 +8,18 @@ appends nothing; a reply for an item that no longer waits for one is ignored.
 Failures come in two kinds. A message that can never be handled (a poison pill) is
 parked on `partners.reservations.dlq` with the reason and the stream moves on at once.
 A failure of what the consumer depends on (MongoDB, a write race, the bus while parking)
-says nothing about the message: it is retried with a bounded exponential backoff, for as
-long as it takes, and the offset stays uncommitted meanwhile.
+says nothing about the message: it is retried with a bounded exponential backoff with
+jitter (observability/retries.py), for as long as it takes, and the offset stays
+uncommitted meanwhile.
 
 It runs the same on Kafka and on the SQLite bus (the Bus port).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
@@ -59,6 +58,7 @@ from travelbuddy.integration.messages import (
     ReservationReply,
 )
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES, RESERVATIONS_DLQ
+from travelbuddy.observability.retries import RETRY, Backoff, retrying
 from travelbuddy.observability.tracing import traced_message
 
 log = logging.getLogger(__name__)
@@ -81,17 +81,6 @@ class Poison(Exception):
         self.error_type = error_type
         self.reason = reason
         self.reply = reply
-
-
-@dataclass(frozen=True)
-class Backoff:
-    """Delays between attempts after a transient failure: doubling, never above `maximum`."""
-
-    initial: float = 0.1
-    maximum: float = 5.0
-
-    def delay(self, attempt: int) -> float:
-        return float(min(self.maximum, self.initial * 2 ** min(attempt - 1, 30)))
 
 
 def parse_reply(topic: str, key: bytes | None, value: bytes | None) -> Reply:
@@ -172,7 +161,7 @@ class InboundConsumer:
         self._health = health or WorkerHealth()
         self.group_id = group_id
         self._commands = commands
-        self._backoff = backoff or Backoff()
+        self._backoff = backoff or RETRY
         self.handled = 0
         """Replies that appended an event."""
         self.ignored = 0
@@ -237,8 +226,8 @@ class InboundConsumer:
         ids = f"booking_id={reply.booking_id} reply_id={reply.reply_id}"
         try:
             outcome = await self._retrying(
-                lambda: self._commands.handle(command_for(reply), caller, context),
-                ids, where, transient=(ConcurrencyConflict, StoreUnavailable, PyMongoError),
+                "inbound_reply", lambda: self._commands.handle(command_for(reply), caller, context),
+                f"{ids} {where}", transient=(ConcurrencyConflict, StoreUnavailable, PyMongoError),
             )
         except BookingNotFound as error:
             raise Poison("unknown_booking", error.message, reply) from None
@@ -277,7 +266,8 @@ class InboundConsumer:
         ids = (f"booking_id={reply.booking_id} reply_id={reply.reply_id}" if reply
                else "booking_id=- reply_id=-")
         key = (message.key or b"").decode("utf-8", errors="replace")
-        await self._retrying(send, ids, where, transient=(BusUnavailable,))
+        await self._retrying("inbound_dead_letter", send, f"{ids} {where}",
+                             transient=(BusUnavailable,))
         self.dead_lettered += 1
         log.warning("event=dead_lettered error_type=%s %s key=%r %s error=%r",
                     poison.error_type, ids, key, where, poison.reason)
@@ -287,8 +277,9 @@ class InboundConsumer:
         offset = message.offset + 1
         try:
             await self._retrying(
-                lambda: subscription.commit(message), f"commit={offset}",
-                f"topic={message.topic}", transient=(BusUnavailable,), permanent=(CommitRejected,),
+                "inbound_commit", lambda: subscription.commit(message),
+                f"topic={message.topic} partition={message.partition} offset={offset}",
+                transient=(BusUnavailable,),
             )
         except CommitRejected as error:
             log.warning("event=commit_skipped topic=%s partition=%d offset=%d error=%r",
@@ -298,27 +289,23 @@ class InboundConsumer:
 
     async def _retrying(
         self,
+        operation: str,
         attempt: Callable[[], Awaitable[T]],
         ids: str,
-        where: str,
         *,
         transient: tuple[type[Exception], ...],
-        permanent: tuple[type[Exception], ...] = (),
     ) -> T:
-        """Run `attempt` until it raises nothing transient, waiting more after each failure."""
-        failures = 0
-        while True:
+        """Run `attempt` until it raises nothing transient, waiting more after each failure
+        (anything else, CommitRejected say, goes to the caller at once)."""
+
+        async def counted() -> T:
             try:
                 return await attempt()
-            except permanent:
-                raise
-            except transient as error:
-                failures += 1
+            except transient:
                 self.retried += 1
-                delay = self._backoff.delay(failures)
-                log.warning("event=transient_failure %s %s attempt=%d retry_in=%.2fs error=%r",
-                            ids, where, failures, delay, error)
-                await asyncio.sleep(delay)
+                raise
+
+        return await retrying(operation, counted, on=transient, backoff=self._backoff, ids=ids)
 
 
 def _where(message: Message) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from travelbuddy.integration.bus import BusUnavailable, Message
 from travelbuddy.integration.topics import TOPICS, TopicSpec
@@ -74,6 +74,15 @@ def new_consumer(
     )
 
 
+def drop_unsent(producer: AIOKafkaProducer) -> None:
+    """Fail the messages a producer still holds for a broker that is away, so that its
+    `stop` has nothing to flush and ends its sender. Else `stop` waits to send them, and
+    cut short it leaves the sender running: a discarded producer would deliver them once
+    the broker is back, after the caller's retry sent them again through the next
+    producer, each one twice. (aiokafka has no public call for this: its accumulator's.)"""
+    producer._message_accumulator.fail_all(KafkaTimeoutError("the producer was discarded"))
+
+
 @contextlib.contextmanager
 def unavailable_on_kafka_errors() -> Iterator[None]:
     """Kafka's errors as the port's BusUnavailable."""
@@ -89,9 +98,16 @@ DISCARD_SECONDS = 5.0
 class StartedClient(Generic[C]):
     """A client started on first use (again after a failed start) and stopped by `close`."""
 
-    def __init__(self, create: Callable[[], C], stop: Callable[[C], Awaitable[Any]]) -> None:
+    def __init__(
+        self,
+        create: Callable[[], C],
+        stop: Callable[[C], Awaitable[Any]],
+        abandon: Callable[[C], None] | None = None,
+    ) -> None:
+        """`abandon` prepares a client for `discard`: a producer's unsent messages dropped."""
         self._create = create
         self._stop = stop
+        self._abandon = abandon
         self._client: C | None = None
         self._lock = asyncio.Lock()
 
@@ -126,6 +142,8 @@ class StartedClient(Generic[C]):
         async with self._lock:
             client, self._client = self._client, None
         if client is not None:
+            if self._abandon is not None:
+                self._abandon(client)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._stop(client), DISCARD_SECONDS)
 

@@ -30,6 +30,7 @@ from travelbuddy.integration.bus import (
 )
 from travelbuddy.integration.kafka import (
     StartedClient,
+    drop_unsent,
     ensure_topics,
     message_of,
     new_consumer,
@@ -59,7 +60,8 @@ class KafkaBus:
         self.bootstrap_servers = bootstrap_servers
         self._topics = topics
         quiet_repeated_client_logs()
-        self._producer = StartedClient(lambda: new_producer(bootstrap_servers), lambda p: p.stop())
+        self._producer = StartedClient(lambda: new_producer(bootstrap_servers), lambda p: p.stop(),
+                                       drop_unsent)
         self._admin = StartedClient(
             lambda: AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers), lambda a: a.close()
         )

@@ -20,6 +20,7 @@ from travelbuddy.health import WorkerHealth
 from travelbuddy.integration.bus import Bus, BusUnavailable
 from travelbuddy.integration.messages import BookingEventEnvelope
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.observability.retries import RETRY, Backoff, retrying
 from travelbuddy.observability.tracing import outgoing_headers, traced_publish
 from travelbuddy.readmodels.ports import ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.runner import ProjectorRunner
@@ -35,17 +36,18 @@ FORGETFUL_BUS_RELAY = "in-process-relay"
 its messages at every exit. It says nothing about what `bus.sqlite3` holds: the relay to
 the SQLite bus keeps a checkpoint of its own (its first run on an older data folder
 publishes every event once) and deletes this one, which `projections status` would list."""
-MAX_BACKOFF_SECONDS = 5.0
 
 
 class BusPublisher:
     """A "projection" that publishes each event to `travelbuddy.bookings.v1`."""
 
-    def __init__(self, bus: Bus, name: str = RELAY, health: WorkerHealth | None = None) -> None:
+    def __init__(self, bus: Bus, name: str = RELAY, health: WorkerHealth | None = None,
+                 backoff: Backoff = RETRY) -> None:
         self._bus = bus
         self.name = name
         self.published = 0
         self._health = health or WorkerHealth()
+        self._backoff = backoff
 
     async def apply(self, events: Sequence[StoredEvent], batch: ProjectionBatch) -> None:
         """Publish the events in order, each keyed by booking id; return once the bus has
@@ -55,25 +57,23 @@ class BusPublisher:
 
     @traced_publish
     async def _publish(self, event: StoredEvent) -> None:
+        """Publish one event, retried for as long as the bus is unavailable."""
         envelope = BookingEventEnvelope.of(event)
         key, value = envelope.subject.encode(), envelope.model_dump_json().encode()
         headers = outgoing_headers()
-        delay = 0.1
         self._health.publishing()
-        while True:
-            try:
-                await self._bus.publish(BOOKINGS, key, value, headers)
-                self.published += 1
-                self._health.published()
-                return
-            except BusUnavailable as error:
-                self._health.publish_failed(error)
-                log.warning(
-                    "event=publish_retry booking_id=%s event_id=%s error=%r delay=%.1f",
-                    envelope.subject, envelope.id, error, delay,
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, MAX_BACKOFF_SECONDS)
+        await retrying("relay_publish", lambda: self._send(key, value, headers),
+                       on=(BusUnavailable,), backoff=self._backoff,
+                       ids=f"booking_id={envelope.subject} event_id={envelope.id}")
+        self.published += 1
+        self._health.published()
+
+    async def _send(self, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        try:
+            await self._bus.publish(BOOKINGS, key, value, headers)
+        except BusUnavailable as error:
+            self._health.publish_failed(error)
+            raise
 
 
 class Relay:
@@ -88,9 +88,11 @@ class Relay:
         name: str | None = None,
         single_active: SingleActive | None = None,
         health: WorkerHealth | None = None,
+        backoff: Backoff = RETRY,
     ) -> None:
         """`name` names the checkpoint (and the lease); by default one per kind of bus.
-        With `single_active` (that lease), only one relay of all replicas publishes."""
+        With `single_active` (that lease), only one relay of all replicas publishes;
+        `backoff` is the wait between tries of a publish the bus refused."""
         self._read_models = read_models
         self._store = store
         self._feed = feed
@@ -98,6 +100,7 @@ class Relay:
         self.name = name or relay_name(bus)
         self._single_active = single_active
         self._health = health
+        self._backoff = backoff
         self._publisher: BusPublisher | None = None
 
     @property
@@ -110,7 +113,7 @@ class Relay:
         await self._bus.ensure_topics()
         if self.name == EMBEDDED_RELAY:
             await self._read_models.checkpoints.delete(FORGETFUL_BUS_RELAY)
-        self._publisher = BusPublisher(self._bus, self.name, self._health)
+        self._publisher = BusPublisher(self._bus, self.name, self._health, self._backoff)
         runner = ProjectorRunner(self.name, self._read_models, self._store, self._feed,
                                  [self._publisher], self._single_active)
         await runner.run(ready)
