@@ -22,12 +22,7 @@ from tests.auth import bearer
 from tests.captured_spans import CapturedSpans
 from tests.integration.graphql_calls import REQUEST_BOOKING, request_booking, trip_input
 from tests.integration.served import served, service_environment
-from tests.integration.test_kafka_flow import (  # noqa: F401  (private_kafka: a fixture)
-    catalog_projected,
-    private_kafka,
-    settled,
-    until,
-)
+from tests.integration.test_kafka_flow import catalog_projected, settled, until
 from tests.integration.test_subscriptions import next_within, websocket, with_vars
 from tests.services.testbed import KafkaTestServer
 from travelbuddy.app import create_app
