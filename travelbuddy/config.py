@@ -56,6 +56,9 @@ class Settings(BaseSettings):
         0.0, ge=0.0, le=1.0, description="Share of reservations the simulated partners reject."
     )
     log_level: str = Field("INFO", description="Logging level.")
+    log_format: Literal["json", "text"] = Field(
+        "text", description="Log lines as JSON objects or as key=value text."
+    )
     lease_ttl_seconds: float = Field(
         6.0, gt=0, description="How long a single-active worker's lease lasts unrenewed: "
         "a standby takes over at most this long after the holder died."

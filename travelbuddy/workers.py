@@ -6,14 +6,14 @@ process."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Collection, Coroutine
 from enum import StrEnum
 from typing import Any
 
 from travelbuddy.bootstrap import Services
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_RESTART_DELAY = 10.0
 CATALOG_PROJECTOR = "catalog-projector"
@@ -82,7 +82,7 @@ async def supervise(name: str, run: WorkerRun) -> None:
             await run()
             return
         except Exception as error:
-            log.error("event=worker_failed worker=%s error=%r restart_in=%.1f", name, error, delay)
+            log.error("worker_failed", worker=name, error=repr(error), restart_in=round(delay, 1))
             await asyncio.sleep(delay)
             delay = min(delay * 2, MAX_RESTART_DELAY)
 

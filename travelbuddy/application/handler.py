@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,8 +54,9 @@ from travelbuddy.eventstore.port import (
     EventStore,
     NewEvent,
 )
+from travelbuddy.observability.logs import bound, get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_ATTEMPTS = 5
 _NO_CATALOG = InMemoryCatalog((), ())
@@ -143,6 +143,13 @@ class BookingCommands:
         handled before answers its first outcome, whatever the booking says now.
         """
         context = context or CommandContext()
+        with bound(booking_id=command.booking_id, command_id=context.command_id,
+                   correlation_id=context.correlation_id or context.command_id):
+            return await self._handle(command, caller, context)
+
+    async def _handle(
+        self, command: Command, caller: Caller, context: CommandContext
+    ) -> CommandOutcome:
         stream = stream_id(command.booking_id)
         for attempt in range(self._max_attempts):
             now = self._clock()  # one reading: the day decided on and the event's time
@@ -164,7 +171,7 @@ class BookingCommands:
             try:
                 version = await self._store.append(stream, state.version, [new_event])
             except ConcurrencyError:
-                log.info("event=concurrency_retry booking_id=%s", command.booking_id)
+                log.info("concurrency_retry")
                 self._states.forget(stream)
                 continue
             except DuplicateCommand:
@@ -173,10 +180,7 @@ class BookingCommands:
                 assert earlier is not None
                 return earlier
             self._states.remember(stream, evolve(state, event))
-            log.info(
-                "event=%s booking_id=%s version=%d correlation_id=%s",
-                type_name, command.booking_id, version, context.correlation_id,
-            )
+            log.info(type_name, version=version)
             return CommandOutcome(booking_id=command.booking_id, version=version)
         raise ConcurrencyConflict(command.booking_id, self._max_attempts)
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -59,8 +58,9 @@ from travelbuddy.integration.messages import (
     ReservationReply,
 )
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES, RESERVATIONS_DLQ
+from travelbuddy.observability.logs import bound, get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_GROUP_ID = "booking-service-inbound"
 PARTNERS = {HOTEL_REPLIES: "hotel-service", FLIGHT_REPLIES: "flight-service"}
@@ -187,7 +187,7 @@ class InboundConsumer:
         subscription = self.bus.subscribe([HOTEL_REPLIES, FLIGHT_REPLIES], self.group_id)
         await subscription.start()
         try:
-            log.info("event=inbound_consumer_started group_id=%s", self.group_id)
+            log.info("inbound_consumer_started", group_id=self.group_id)
             while True:
                 await self._consume_batch(subscription)
         finally:
@@ -200,8 +200,10 @@ class InboundConsumer:
         for index, message in enumerate(batch):
             if subscription.partitions_revoked:
                 return self._rewind(subscription, batch[index:])
-            await self._handle(message)
-            if not await self._commit(subscription, message):
+            with bound(**_where(message)):
+                await self._handle(message)
+                committed = await self._commit(subscription, message)
+            if not committed:
                 return self._rewind(subscription, batch[index + 1:])
         return None
 
@@ -216,49 +218,46 @@ class InboundConsumer:
             first.setdefault(message.topic_partition, message)
         for message in first.values():
             subscription.rewind(message)
-        log.info("event=batch_dropped_after_rebalance group_id=%s", self.group_id)
+        log.info("batch_dropped_after_rebalance", group_id=self.group_id)
 
     async def _handle(self, message: Message) -> None:
         """Apply, ignore or park one message; return only when that is done."""
-        where = _where(message)
         try:
             reply = parse_reply(message.topic, message.key, message.value)
-            await self._apply(reply, where)
+            with bound(booking_id=reply.booking_id, reply_id=reply.reply_id):
+                await self._apply(reply)
         except Poison as poison:
-            await self._park(message, poison, where)
+            await self._park(message, poison)
 
-    async def _apply(self, reply: Reply, where: str) -> None:
+    async def _apply(self, reply: Reply) -> None:
         caller = Caller.system(PARTNERS[_topic_of(reply)])
         context = CommandContext(
             command_id=f"reply:{reply.reply_id}", causation_id=reply.causation_id
         )
-        ids = f"booking_id={reply.booking_id} reply_id={reply.reply_id}"
         try:
             outcome = await self._retrying(
                 lambda: self._commands.handle(command_for(reply), caller, context),
-                ids, where, transient=(ConcurrencyConflict, StoreUnavailable, PyMongoError),
+                "apply_reply", transient=(ConcurrencyConflict, StoreUnavailable, PyMongoError),
             )
         except BookingNotFound as error:
             raise Poison("unknown_booking", error.message, reply) from None
         except DomainError as error:
             if error.code == ITEM_NOT_PENDING:
                 self.ignored += 1
-                log.info("event=reply_ignored reason=item_not_pending %s %s detail=%r",
-                         ids, where, error.message)
+                log.info("reply_ignored", reason="item_not_pending", detail=error.message)
                 return
             raise Poison("rejected_by_domain", f"{error.code}: {error.message}", reply) from None
         except Exception as error:  # a bug must not block the stream: park, replay once fixed
-            log.exception("event=reply_failed %s %s", ids, where)
+            log.exception("reply_failed")
             raise Poison("handler_error", repr(error), reply) from None
         if outcome.replayed:
             self.ignored += 1
-            log.info("event=reply_ignored reason=already_applied %s %s version=%d",
-                     ids, where, outcome.version)
+            log.info("reply_ignored", reason="already_applied", version=outcome.version)
         else:
             self.handled += 1
-            log.info("event=reply_applied %s %s version=%d", ids, where, outcome.version)
+            log.info("reply_applied", version=outcome.version)
 
-    async def _park(self, message: Message, poison: Poison, where: str) -> None:
+    async def _park(self, message: Message, poison: Poison) -> None:
         headers = dead_letter_headers(
             message.headers,
             source_topic=message.topic,
@@ -272,33 +271,30 @@ class InboundConsumer:
             await self.bus.publish(RESERVATIONS_DLQ, message.key, message.value, headers)
 
         reply = poison.reply
-        ids = (f"booking_id={reply.booking_id} reply_id={reply.reply_id}" if reply
-               else "booking_id=- reply_id=-")
         key = (message.key or b"").decode("utf-8", errors="replace")
-        await self._retrying(send, ids, where, transient=(BusUnavailable,))
+        await self._retrying(send, "dead_letter", transient=(BusUnavailable,))
         self.dead_lettered += 1
-        log.warning("event=dead_lettered error_type=%s %s key=%r %s error=%r",
-                    poison.error_type, ids, key, where, poison.reason)
+        log.warning("dead_lettered", error_type=poison.error_type,
+                    booking_id=reply.booking_id if reply else None,
+                    reply_id=reply.reply_id if reply else None, key=key, error=poison.reason)
 
     async def _commit(self, subscription: Subscription, message: Message) -> bool:
         """Commit; False when the partition was taken away in a rebalance meanwhile."""
         offset = message.offset + 1
         try:
             await self._retrying(
-                lambda: subscription.commit(message), f"commit={offset}",
-                f"topic={message.topic}", transient=(BusUnavailable,), permanent=(CommitRejected,),
+                lambda: subscription.commit(message), "commit",
+                transient=(BusUnavailable,), permanent=(CommitRejected,),
             )
         except CommitRejected as error:
-            log.warning("event=commit_skipped topic=%s partition=%d offset=%d error=%r",
-                        message.topic, message.partition, offset, error)
+            log.warning("commit_skipped", commit_offset=offset, error=repr(error))
             return False
         return True
 
     async def _retrying(
         self,
         attempt: Callable[[], Awaitable[T]],
-        ids: str,
-        where: str,
+        operation: str,
         *,
         transient: tuple[type[Exception], ...],
         permanent: tuple[type[Exception], ...] = (),
@@ -314,10 +310,10 @@ class InboundConsumer:
                 failures += 1
                 self.retried += 1
                 delay = self._backoff.delay(failures)
-                log.warning("event=transient_failure %s %s attempt=%d retry_in=%.2fs error=%r",
-                            ids, where, failures, delay, error)
+                log.warning("transient_failure", operation=operation, attempt=failures,
+                            retry_in=round(delay, 2), error=repr(error))
                 await asyncio.sleep(delay)
 
 
-def _where(message: Message) -> str:
-    return f"topic={message.topic} partition={message.partition} offset={message.offset}"
+def _where(message: Message) -> dict[str, object]:
+    return {"topic": message.topic, "partition": message.partition, "offset": message.offset}

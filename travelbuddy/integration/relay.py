@@ -11,7 +11,6 @@ resumes from its checkpoint and publishes nothing again.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 
 from travelbuddy.eventstore.feeds import ChangeFeed
@@ -20,11 +19,12 @@ from travelbuddy.health import WorkerHealth
 from travelbuddy.integration.bus import Bus, BusUnavailable
 from travelbuddy.integration.messages import BookingEventEnvelope
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.observability.logs import bound, event_ids, get_logger
 from travelbuddy.readmodels.ports import ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.runner import ProjectorRunner
 from travelbuddy.readmodels.single_active import SingleActive
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 RELAY = "kafka-relay"
 EMBEDDED_RELAY = "sqlite-bus-relay"
@@ -50,7 +50,8 @@ class BusPublisher:
         """Publish the events in order, each keyed by booking id; return once the bus has
         them all (the batch gets nothing to write but the relay's checkpoint)."""
         for event in events:
-            await self._publish(event)
+            with bound(**event_ids(event)):
+                await self._publish(event)
 
     async def _publish(self, event: StoredEvent) -> None:
         envelope = BookingEventEnvelope.of(event)
@@ -65,10 +66,7 @@ class BusPublisher:
                 return
             except BusUnavailable as error:
                 self._health.publish_failed(error)
-                log.warning(
-                    "event=publish_retry booking_id=%s event_id=%s error=%r delay=%.1f",
-                    envelope.subject, envelope.id, error, delay,
-                )
+                log.warning("publish_retry", error=repr(error), delay=round(delay, 1))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
 
