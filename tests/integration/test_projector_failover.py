@@ -66,7 +66,7 @@ async def test_kill_9_of_the_active_projector_hands_over_to_the_standby(
         second = start_projector(services, tmp_path / "second.log")
         processes.append(second)
         await eventually(lambda: asyncio.to_thread((tmp_path / "second.log").read_text),
-                         lambda text: json_events(text, "standing_by"), 30,
+                         lambda text: bool(json_events(text, "standing_by")), 30,
                          "the second stands by")
         await traffic.lifecycles(range(30))
         await eventually(lambda: all_projected(services), bool, 30, "the first projects")

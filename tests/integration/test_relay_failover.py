@@ -70,7 +70,7 @@ async def test_kill_9_of_the_active_relay_hands_over_and_duplicates_only_the_uns
         second = start_relay(services, kafka, tmp_path / "second.log")
         processes.append(second)
         await eventually(lambda: asyncio.to_thread((tmp_path / "second.log").read_text),
-                         lambda text: json_events(text, "standing_by"), 30,
+                         lambda text: bool(json_events(text, "standing_by")), 30,
                          "the second stands by")
 
         before = {await traffic.lifecycle(n) for n in range(20)}
