@@ -67,7 +67,11 @@ def configure(level: str = "INFO", log_format: LogFormat = "text",
     """Render every log line of this process in `log_format` on `stream` (stderr), from
     `level` up, Python's warnings included. Like `logging.basicConfig`, it does nothing
     when the root logger has a handler already (a test runner's, say)."""
-    logging.basicConfig(level=level.upper(), handlers=[log_handler(log_format, stream)])
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    root.addHandler(log_handler(log_format, stream))
+    root.setLevel(level.upper())
     logging.captureWarnings(True)
 
 
