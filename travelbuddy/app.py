@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,13 +24,14 @@ from travelbuddy.graphql.page_headers import PageHeaders
 from travelbuddy.graphql.request_guard import RequestGuard
 from travelbuddy.graphql.router import TravelBuddyGraphQLRouter
 from travelbuddy.graphql.websocket_budget import WebSocketBudget
+from travelbuddy.observability.logs import get_logger
 from travelbuddy.observability.tracing import instrument_http
 from travelbuddy.security import TokenVerifier
 from travelbuddy.web import mount_web_pages
 from travelbuddy.workers import all_workers
 from travelbuddy.workers import run_workers as workers_run
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 class ServiceHolder:
@@ -116,7 +116,7 @@ def create_app(
         try:
             report = await readiness(holder.current)
         except Exception as error:  # a store that does not answer: not ready, say which
-            log.warning("event=not_ready error=%r", error)
+            log.warning("not_ready", error=repr(error))
             answered = last_ready.answered_within(settings.readiness_grace_seconds)
             if answered is not None:  # one slow check (a busy machine) is not an outage
                 return JSONResponse({**answered, "stale": True}, status_code=200)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
@@ -13,6 +12,7 @@ import uvicorn
 from travelbuddy.config import Settings
 from travelbuddy.http_server import uvicorn_options
 from travelbuddy.integration.dlq_cli import dlq_app
+from travelbuddy.observability import logs
 from travelbuddy.observability.tracing import configure_tracing
 from travelbuddy.security.token_cli import print_start_up_token, token
 
@@ -57,7 +57,8 @@ def _run_api(host: str | None, port: int | None, *, run_workers: bool = False) -
     print_start_up_token(settings, base)
     configure_tracing(settings, "serve" if run_workers else "api")
     app = create_app(settings, run_workers=run_workers)
-    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning",
+    # log_config=None: uvicorn's loggers go to the process's handler (observability/logs.py)
+    uvicorn.run(app, host=bind_host, port=bind_port, log_level="warning", log_config=None,
                 **uvicorn_options(settings))
 
 
@@ -201,12 +202,9 @@ def seed_command(
 
 @app.callback()
 def configure_logging() -> None:
-    """Structured logs: one line per thing that happened, key=value."""
+    """Structured logs: one line per thing that happened, JSON or key=value."""
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="time=%(asctime)s level=%(levelname)s logger=%(name)s %(message)s",
-    )
+    logs.configure(settings.log_level, settings.log_format)
 
 
 def main() -> None:

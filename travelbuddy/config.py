@@ -60,6 +60,9 @@ class Settings(BaseSettings):
         True, description="OpenTelemetry tracing: spans, and the W3C trace context carried "
         "into events and bus messages; exported when OTEL_EXPORTER_OTLP_ENDPOINT is set."
     )
+    log_format: Literal["json", "text"] = Field(
+        "text", description="Log lines as JSON objects or as key=value text."
+    )
     lease_ttl_seconds: float = Field(
         6.0, gt=0, description="How long a single-active worker's lease lasts unrenewed: "
         "a standby takes over at most this long after the holder died."

@@ -6,12 +6,12 @@ process."""
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Collection, Coroutine
 from enum import StrEnum
 from typing import Any
 
 from travelbuddy.bootstrap import Services
+from travelbuddy.observability.logs import get_logger
 from travelbuddy.observability.retries import (
     WORKER_RESTART,
     Backoff,
@@ -20,7 +20,7 @@ from travelbuddy.observability.retries import (
     retry_backoff,
 )
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 CATALOG_PROJECTOR = "catalog-projector"
 """The catalog projector's lease: one replica keeps `hotels` and `flights`."""

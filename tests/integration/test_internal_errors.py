@@ -18,6 +18,7 @@ import websockets
 
 from tests.auth import bearer
 from tests.integration.served import served
+from tests.logged import event_of
 from travelbuddy.app import create_app
 from travelbuddy.application import BookingCommands, StaticCatalog
 from travelbuddy.bootstrap import Services
@@ -65,7 +66,7 @@ async def post(services: Services, url: str, body: Any, debug: bool = False) -> 
 
 
 def internal_error_logged(caplog: pytest.LogCaptureFixture, error_id: str) -> logging.LogRecord:
-    [record] = [r for r in caplog.records if f"error_id={error_id}" in r.getMessage()]
+    [record] = [r for r in caplog.records if event_of(r).get("error_id") == error_id]
     return record
 
 
@@ -85,9 +86,9 @@ async def test_failed_command_answers_an_error_id_that_is_in_the_log(
     assert SECRET not in response.text and "Traceback" not in response.text
     record = internal_error_logged(caplog, error_id)
     assert record.levelno == logging.ERROR
-    assert "event=internal_error" in record.getMessage()
-    assert "path=cancelBooking" in record.getMessage()
-    assert record.exc_info is not None and SECRET in str(record.exc_info[1])
+    event = event_of(record)
+    assert event["event"] == "internal_error" and event["path"] == "cancelBooking"
+    assert isinstance(event["exc_info"], RuntimeError) and SECRET in str(event["exc_info"])
 
 
 async def test_failed_query_answers_an_error_id_that_is_in_the_log(

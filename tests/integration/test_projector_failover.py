@@ -21,6 +21,7 @@ from tests.integration.booking_traffic import (
     stored_views,
 )
 from tests.integration.served import service_environment
+from tests.logged import JSON_LOGS, json_events
 from travelbuddy.bootstrap import READ_MODELS_PROJECTOR, Services
 from travelbuddy.readmodels.ports import Lease
 
@@ -31,7 +32,7 @@ TAKEOVER_LIMIT = 10.0
 
 
 def start_projector(services: Services, log: Path) -> subprocess.Popen[bytes]:
-    env = service_environment(services.settings) | {
+    env = service_environment(services.settings) | JSON_LOGS | {
         "TRAVELBUDDY_LEASE_TTL_SECONDS": str(LEASE_TTL),
         "TRAVELBUDDY_LEASE_RENEW_SECONDS": "0.5",
     }
@@ -65,14 +66,15 @@ async def test_kill_9_of_the_active_projector_hands_over_to_the_standby(
         second = start_projector(services, tmp_path / "second.log")
         processes.append(second)
         await eventually(lambda: asyncio.to_thread((tmp_path / "second.log").read_text),
-                         lambda text: "event=standing_by" in text, 30, "the second stands by")
+                         lambda text: bool(json_events(text, "standing_by")), 30,
+                         "the second stands by")
         await traffic.lifecycles(range(30))
         await eventually(lambda: all_projected(services), bool, 30, "the first projects")
         active = await holder(services)
         assert active is not None and pid_of(active) == first.pid and active.fencing == 1
         second_log = (tmp_path / "second.log").read_text()
-        assert "event=projector_caught_up" not in second_log  # the standby did no work
-        assert "event=projector_resumed" not in second_log
+        assert json_events(second_log, "projector_caught_up") == []  # the standby did no work
+        assert json_events(second_log, "projector_resumed") == []
 
         os.kill(first.pid, signal.SIGKILL)
         killed_at = time.monotonic()

@@ -33,6 +33,7 @@ from tests.integration.booking_traffic import (
     stored_occupancy,
     stored_views,
 )
+from tests.logged import events
 from travelbuddy.bootstrap import READ_MODELS_PROJECTOR, Services
 from travelbuddy.domain import (
     ConfirmHotelReservation,
@@ -176,9 +177,8 @@ async def test_a_projector_killed_three_times_under_load_ends_equal_to_a_rebuild
         await assert_read_models_equal_a_rebuild(services)
         saved = await checkpoint(services)
         assert saved is not None and saved.resume_token and saved.position is not None
-        messages = [record.getMessage().split()[0] for record in caplog.records]
-        assert messages.count("event=projector_caught_up") == 1
-        assert messages.count("event=projector_resumed") == len(KILL_AFTER_WRITTEN)
+        assert len(events(caplog.records, "projector_caught_up")) == 1
+        assert len(events(caplog.records, "projector_resumed")) == len(KILL_AFTER_WRITTEN)
         assert [r.parked for r in (*killed, running.runner)] == [0] * (len(killed) + 1)
         assert await services.read_models.parked.count() == 0
     finally:

@@ -17,6 +17,7 @@ from pathlib import Path
 from tests.integration.booking_traffic import Traffic, eventually
 from tests.integration.kafka_reading import Record, read_until
 from tests.integration.served import service_environment
+from tests.logged import JSON_LOGS, json_events
 from travelbuddy.bootstrap import Services
 from travelbuddy.eventstore.port import StoredEvent
 from travelbuddy.integration.kafka_bus import KafkaBus
@@ -29,7 +30,7 @@ TAKEOVER_LIMIT = 10.0
 
 
 def start_relay(services: Services, kafka: str, log: Path) -> subprocess.Popen[bytes]:
-    env = service_environment(services.settings) | {
+    env = service_environment(services.settings) | JSON_LOGS | {
         "TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS": kafka,
         "TRAVELBUDDY_LEASE_TTL_SECONDS": "2", "TRAVELBUDDY_LEASE_RENEW_SECONDS": "0.5",
     }
@@ -69,7 +70,8 @@ async def test_kill_9_of_the_active_relay_hands_over_and_duplicates_only_the_uns
         second = start_relay(services, kafka, tmp_path / "second.log")
         processes.append(second)
         await eventually(lambda: asyncio.to_thread((tmp_path / "second.log").read_text),
-                         lambda text: "event=standing_by" in text, 30, "the second stands by")
+                         lambda text: bool(json_events(text, "standing_by")), 30,
+                         "the second stands by")
 
         before = {await traffic.lifecycle(n) for n in range(20)}
         written_before = await events_of(services, before)

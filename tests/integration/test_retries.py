@@ -10,6 +10,7 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -17,6 +18,7 @@ from prometheus_client import REGISTRY
 from tests.integration.buses import kafka_bus
 from tests.integration.test_inbound_consumer import until
 from tests.integration.test_relay import book, stop, stored_event_ids
+from tests.logged import events
 from tests.services.testbed import KafkaTestServer
 from travelbuddy.bootstrap import Services
 from travelbuddy.integration.kafka_bus import KafkaBus
@@ -34,11 +36,13 @@ def counted(metric: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(metric, labels) or 0.0
 
 
-def logged(caplog: pytest.LogCaptureFixture, level: int, start: str) -> list[str]:
-    """The retry lines of this test at `level` that start with `start`."""
-    return [record.getMessage() for record in caplog.records
-            if record.name == "travelbuddy.observability.retries"
-            and record.levelno == level and record.getMessage().startswith(start)]
+def logged(caplog: pytest.LogCaptureFixture, level: int, name: str, **fields: str
+           ) -> list[dict[str, Any]]:
+    """The retry events of this test at `level` named `name` that carry `fields`."""
+    return [event for event in events(record for record in caplog.records
+                                      if record.name == "travelbuddy.observability.retries"
+                                      and record.levelno == level)
+            if event["event"] == name and fields.items() <= event.items()]
 
 
 @contextlib.asynccontextmanager
@@ -81,7 +85,7 @@ async def test_a_publish_refused_while_the_broker_is_away_is_retried_and_arrives
 
     assert sorted(published) == sorted(await stored_event_ids(services))
     assert len(published) == len(set(published)) == 4  # each event once
-    lines = logged(caplog, logging.WARNING, "event=retry operation=relay_publish ")
+    lines = logged(caplog, logging.WARNING, "retry", operation="relay_publish")
     assert len(lines) == counted("travelbuddy_retries_total", operation="relay_publish") - retries
 
 
@@ -108,5 +112,5 @@ async def test_the_supervisor_starts_a_crashed_worker_again_until_it_runs(
         published = await published_ids(bus, bookings)
 
     assert sorted(published) == sorted(await stored_event_ids(services))
-    lines = logged(caplog, logging.ERROR, "event=worker_failed worker=relay ")
+    lines = logged(caplog, logging.ERROR, "worker_failed", worker="relay")
     assert len(lines) == counted("travelbuddy_worker_restarts_total", worker="relay") - restarts

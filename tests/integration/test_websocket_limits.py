@@ -20,6 +20,7 @@ from websockets.typing import Subprotocol
 
 from tests.auth import bearer, token
 from tests.integration.served import served
+from tests.logged import events
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import Services
 from travelbuddy.graphql.websocket_budget import WebSocketBudget
@@ -152,8 +153,8 @@ async def test_a_malformed_frame_closes_the_socket_with_4400_and_one_info_line(
     assert code == 4400
     assert [r.levelname for r in caplog.records  # not another test's Kafka clients
             if r.levelno >= logging.WARNING and not r.name.startswith("aiokafka")] == []
-    closing = [r.getMessage() for r in caplog.records if "websocket_closed" in r.getMessage()]
-    assert len(closing) == 1 and "code=4400" in closing[0], closing
+    closing = events(caplog.records, "websocket_closed")
+    assert len(closing) == 1 and closing[0]["code"] == 4400, closing
 
 
 @pytest.mark.parametrize("protocol", [TRANSPORT, LEGACY])

@@ -20,7 +20,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -55,9 +54,10 @@ from travelbuddy.eventstore.port import (
     EventStore,
     NewEvent,
 )
+from travelbuddy.observability.logs import bound, get_logger
 from travelbuddy.observability.tracing import traced_append, traced_command
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MAX_ATTEMPTS = 5
 _NO_CATALOG = InMemoryCatalog((), ())
@@ -145,6 +145,13 @@ class BookingCommands:
         handled before answers its first outcome, whatever the booking says now.
         """
         context = context or CommandContext()
+        with bound(booking_id=command.booking_id, command_id=context.command_id,
+                   correlation_id=context.correlation_id or context.command_id):
+            return await self._handle(command, caller, context)
+
+    async def _handle(
+        self, command: Command, caller: Caller, context: CommandContext
+    ) -> CommandOutcome:
         stream = stream_id(command.booking_id)
         for attempt in range(self._max_attempts):
             now = self._clock()  # one reading: the day decided on and the event's time
@@ -166,7 +173,7 @@ class BookingCommands:
             try:
                 version = await traced_append(self._store, stream, state.version, [new_event])
             except ConcurrencyError:
-                log.info("event=concurrency_retry booking_id=%s", command.booking_id)
+                log.info("concurrency_retry")
                 self._states.forget(stream)
                 continue
             except DuplicateCommand:
@@ -175,10 +182,7 @@ class BookingCommands:
                 assert earlier is not None
                 return earlier
             self._states.remember(stream, evolve(state, event))
-            log.info(
-                "event=%s booking_id=%s version=%d correlation_id=%s",
-                type_name, command.booking_id, version, context.correlation_id,
-            )
+            log.info(type_name, version=version)
             return CommandOutcome(booking_id=command.booking_id, version=version)
         raise ConcurrencyConflict(command.booking_id, self._max_attempts)
 

@@ -11,7 +11,6 @@ import asyncio
 import datetime as dt
 import functools
 import inspect
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
@@ -32,8 +31,9 @@ from travelbuddy.eventstore.port import (
     StoreUnavailable,
     command_key,
 )
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 EVENTS = "events"
 MAX_AWAIT_MS = 500
@@ -149,7 +149,7 @@ class MongoEventStore:
                 yield stored_event(document)
             except MalformedEvent as error:
                 # Not an event of any stream: skip it, loudly, rather than stop every follower.
-                log.error("event=malformed_event_skipped error=%s", error)
+                log.error("malformed_event_skipped", error=str(error))
 
     async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
         """The event a command of this sender and id produced, if it was handled."""

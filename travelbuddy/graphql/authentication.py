@@ -10,7 +10,6 @@ application (`Caller`) and the query API (`Reader`).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,9 +17,10 @@ from fastapi.responses import JSONResponse
 
 from travelbuddy.application import Caller
 from travelbuddy.config import Settings
+from travelbuddy.observability.logs import get_logger
 from travelbuddy.security import Identity, InvalidToken, TokenVerifier, TokenWithoutCustomer
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 UNAUTHORIZED_CLOSE_CODE = 4401
 FORBIDDEN_CLOSE_CODE = 4403
@@ -72,7 +72,7 @@ def refusal_response(refusal: InvalidToken, *, close: bool = False) -> JSONRespo
     """HTTP 401 (403 for a token without a customer) with a JSON error a client can read.
     With `close`, the connection is closed after it (a body left unread is not waited for)."""
     forbidden = isinstance(refusal, TokenWithoutCustomer)
-    log.info("event=request_refused reason=%r", refusal.reason)
+    log.info("request_refused", reason=refusal.reason)
     headers = {"WWW-Authenticate": 'Bearer error="insufficient_scope"' if forbidden
                else "Bearer"}
     if close:

@@ -8,7 +8,6 @@ client's report leads to the log.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
@@ -21,8 +20,9 @@ from strawberry.schema.schema import DEFAULT_ALLOWED_OPERATION_TYPES
 from strawberry.types.graphql import OperationType
 
 from travelbuddy.eventstore.port import StoreUnavailable
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 INTERNAL = "INTERNAL"
 BAD_USER_INPUT = "BAD_USER_INPUT"
@@ -56,8 +56,8 @@ def _error_id(error: GraphQLError) -> str:
     error.extensions = extensions
     if "error_id" not in extensions:
         extensions["error_id"] = uuid.uuid4().hex[:12]
-        log.error("event=internal_error error_id=%s path=%s", extensions["error_id"],
-                  ".".join(str(p) for p in error.path or ()), exc_info=error.original_error)
+        log.error("internal_error", error_id=extensions["error_id"],
+                  path=".".join(str(p) for p in error.path or ()), exc_info=error.original_error)
     return str(extensions["error_id"])
 
 
@@ -79,8 +79,8 @@ class ServiceSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         for error in errors:
             if _is_outage(error):
-                log.warning("event=store_unavailable path=%s error=%s",
-                            ".".join(str(p) for p in error.path or ()), error.original_error)
+                log.warning("store_unavailable", path=".".join(str(p) for p in error.path or ()),
+                            error=str(error.original_error))
             elif _is_internal(error):
                 _error_id(error)
             else:
@@ -90,7 +90,7 @@ class ServiceSchema(strawberry.Schema):
                     # this exception, which quotes the client's operation name: too long
                     # for a close frame, or not encodable. An error of the operation.
                     error.original_error = None
-                log.info("event=graphql_error message=%r", error.message)
+                log.info("graphql_error", message=error.message)
 
 
 class MaskInternalErrors(MaskErrors):

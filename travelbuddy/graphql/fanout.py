@@ -17,15 +17,15 @@ current state again. A subscriber whose buffer is full when a change arrives is 
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
 
+from travelbuddy.observability.logs import get_logger
 from travelbuddy.readmodels.ports import BookingViewStore, Resync, View
 from travelbuddy.readmodels.queries import Reader
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # After a feed failure: wait this long before reopening, doubling up to the maximum. A feed
 # that stayed open at least the maximum starts over from the first delay.
@@ -182,9 +182,9 @@ class BookingUpdates:
                             self._open.set()
                         else:
                             self._dispatch(change)
-                    log.warning("event=booking_feed_ended retry_in=%.1f", delay)
+                    log.warning("booking_feed_ended", retry_in=round(delay, 1))
                 except Exception as error:
-                    log.warning("event=booking_feed_failed error=%r retry_in=%.1f", error, delay)
+                    log.warning("booking_feed_failed", error=repr(error), retry_in=round(delay, 1))
                 finally:
                     await _close(feed)
                 self._open.clear()
@@ -212,8 +212,8 @@ class BookingUpdates:
             subscriber.end(too_slow=True)
             self._dropped_slow += 1
             log.warning(
-                "event=subscriber_too_slow booking_id=%s customer_id=%s",
-                view["_id"], subscriber.reader.customer_id,
+                "subscriber_too_slow", booking_id=view["_id"],
+                customer_id=subscriber.reader.customer_id,
             )
             return
         subscriber.pending.append(view)

@@ -4,7 +4,6 @@ body that only the HTTP view sees (its bytes, its `operationName`)."""
 
 from __future__ import annotations
 
-import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -12,8 +11,9 @@ from cross_web import HTTPException
 from fastapi.responses import JSONResponse
 
 from travelbuddy.domain.text import text_fault
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def error_response(error: HTTPException) -> JSONResponse:
@@ -24,7 +24,7 @@ def error_response(error: HTTPException) -> JSONResponse:
         name = HTTPStatus(error.status_code).phrase.lower().replace(" ", "_")
     except ValueError:
         name = "bad_request"
-    log.info("event=request_refused status=%d reason=%r", error.status_code, reason)
+    log.info("request_refused", status=error.status_code, reason=reason)
     return JSONResponse({"error": name, "reason": reason}, status_code=error.status_code)
 
 

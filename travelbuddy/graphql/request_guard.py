@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from travelbuddy.graphql.authentication import Authenticator, refusal_response
+from travelbuddy.observability.logs import get_logger
 from travelbuddy.security import Identity, InvalidToken
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -100,8 +100,7 @@ class RequestGuard:
         try:
             await self.app(scope, receive_in_time, tracked_send)
         except _BodyTimedOut:
-            log.info("event=request_body_timeout path=%s seconds=%s", scope["path"],
-                     self.body_timeout)
+            log.info("request_body_timeout", path=scope["path"], seconds=self.body_timeout)
             if not response_started:
                 await _answer(send, 408, f"The request body took over {self.body_timeout:g} "
                               "seconds")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import math
 import time
 from typing import Any
@@ -45,8 +44,9 @@ from strawberry.subscriptions.protocols.graphql_ws.types import (
 from travelbuddy.graphql.authentication import UNAUTHORIZED_CLOSE_CODE, WebSocketRefused
 from travelbuddy.graphql.websocket_budget import WebSocketBudget
 from travelbuddy.graphql.websocket_frames import legacy_frame_problem, transport_frame_problem
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 MALFORMED_CLOSE_CODE = 4400
 INIT_TIMEOUT_CLOSE_CODE = 4408
@@ -97,7 +97,7 @@ class SocketGuard:
         if self.closing:
             return
         self.closing = True
-        log.info("event=websocket_closed code=%d reason=%r", code, reason)
+        log.info("websocket_closed", code=code, reason=reason)
         # The client may have gone already: nothing left to tell it.
         with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnected):
             await self._websocket.close(code=code, reason=reason)

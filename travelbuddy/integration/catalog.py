@@ -3,16 +3,15 @@
 
 from __future__ import annotations
 
-import logging
-
 from pydantic import TypeAdapter, ValidationError
 
 from travelbuddy.integration.bus import Bus, by_partition
 from travelbuddy.integration.messages import CatalogEntry, CatalogFlight, CatalogHotel
 from travelbuddy.integration.topics import CATALOG
+from travelbuddy.observability.logs import get_logger
 from travelbuddy.readmodels.ports import CatalogStore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 CATALOG_GROUP = "booking-service-catalog"
 POLL_SECONDS = 1.0
@@ -43,8 +42,8 @@ async def run_catalog_projector(
                 try:
                     entry = _ENTRY.validate_json(message.value)
                 except ValidationError as error:
-                    log.warning("event=catalog_entry_skipped key=%s error=%s",
-                                key, error.errors()[0]["msg"])
+                    log.warning("catalog_entry_skipped", key=key,
+                                error=error.errors()[0]["msg"])
                     continue
                 await catalog.put(entry.hotel if isinstance(entry, CatalogHotel)
                                   else entry.flight)

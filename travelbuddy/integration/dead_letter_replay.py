@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -42,8 +41,9 @@ from travelbuddy.integration.dead_letters import (
     read_dead_letters,
 )
 from travelbuddy.integration.topics import DLQ_REPLAYS, RESERVATIONS_DLQ
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 EARLIER_REPLAY_GROUP = "dlq-replay"
 """The consumer group the replay of earlier versions committed its progress in."""
@@ -176,8 +176,8 @@ async def replay_dead_letters(
             report.replayed_before.append(letter.id)
         elif letter.source_topic not in REPLAYABLE_TOPICS:
             report.not_replayable.append(letter.id)
-            log.warning("event=dead_letter_not_replayed dead_letter=%s source_topic=%s",
-                        letter.id, letter.source_topic)
+            log.warning("dead_letter_not_replayed", dead_letter=letter.id,
+                        source_topic=letter.source_topic)
         elif letter.fault is not Fault.RETRYABLE and not force:
             report.refused[letter.reason] += 1
         else:
@@ -195,8 +195,8 @@ async def _send_back(bus: Bus, letter: DeadLetter) -> None:
     headers = [*letter.original_headers, (REPLAY_OF, letter.id.encode())]
     await bus.publish(topic, letter.key, letter.value, headers)
     await _mark(bus, letter, "replayed", topic)
-    log.info("event=dead_letter_replayed dead_letter=%s reason=%s topic=%s source_offset=%s",
-             letter.id, letter.reason, topic, letter.source_offset)
+    log.info("dead_letter_replayed", dead_letter=letter.id, reason=letter.reason, topic=topic,
+             source_offset=letter.source_offset)
 
 
 async def _mark(
@@ -215,7 +215,7 @@ async def _read_markers(bus: Bus) -> dict[str, ReplayMarker]:
             try:
                 marker = ReplayMarker.model_validate_json(message.value or b"")
             except ValidationError:
-                log.warning("event=replay_marker_unreadable offset=%d", message.offset)
+                log.warning("replay_marker_unreadable", offset=message.offset)
                 continue
             markers[marker.dead_letter] = marker
     return markers

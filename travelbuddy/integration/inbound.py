@@ -18,7 +18,6 @@ It runs the same on Kafka and on the SQLite bus (the Bus port).
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -58,10 +57,11 @@ from travelbuddy.integration.messages import (
     ReservationReply,
 )
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES, RESERVATIONS_DLQ
+from travelbuddy.observability.logs import bound, get_logger
 from travelbuddy.observability.retries import RETRY, Backoff, retrying
 from travelbuddy.observability.tracing import traced_message
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 DEFAULT_GROUP_ID = "booking-service-inbound"
 PARTNERS = {HOTEL_REPLIES: "hotel-service", FLIGHT_REPLIES: "flight-service"}
@@ -177,7 +177,7 @@ class InboundConsumer:
         subscription = self.bus.subscribe([HOTEL_REPLIES, FLIGHT_REPLIES], self.group_id)
         await subscription.start()
         try:
-            log.info("event=inbound_consumer_started group_id=%s", self.group_id)
+            log.info("inbound_consumer_started", group_id=self.group_id)
             while True:
                 await self._consume_batch(subscription)
         finally:
@@ -190,8 +190,10 @@ class InboundConsumer:
         for index, message in enumerate(batch):
             if subscription.partitions_revoked:
                 return self._rewind(subscription, batch[index:])
-            await self._handle(message)
-            if not await self._commit(subscription, message):
+            with bound(**_where(message)):
+                await self._handle(message)
+                committed = await self._commit(subscription, message)
+            if not committed:
                 return self._rewind(subscription, batch[index + 1:])
         return None
 
@@ -206,50 +208,47 @@ class InboundConsumer:
             first.setdefault(message.topic_partition, message)
         for message in first.values():
             subscription.rewind(message)
-        log.info("event=batch_dropped_after_rebalance group_id=%s", self.group_id)
+        log.info("batch_dropped_after_rebalance", group_id=self.group_id)
 
     @traced_message("inbound")
     async def _handle(self, message: Message) -> None:
         """Apply, ignore or park one message; return only when that is done."""
-        where = _where(message)
         try:
             reply = parse_reply(message.topic, message.key, message.value)
-            await self._apply(reply, where)
+            with bound(booking_id=reply.booking_id, reply_id=reply.reply_id):
+                await self._apply(reply)
         except Poison as poison:
-            await self._park(message, poison, where)
+            await self._park(message, poison)
 
-    async def _apply(self, reply: Reply, where: str) -> None:
+    async def _apply(self, reply: Reply) -> None:
         caller = Caller.system(PARTNERS[_topic_of(reply)])
         context = CommandContext(
             command_id=f"reply:{reply.reply_id}", causation_id=reply.causation_id
         )
-        ids = f"booking_id={reply.booking_id} reply_id={reply.reply_id}"
         try:
             outcome = await self._retrying(
                 "inbound_reply", lambda: self._commands.handle(command_for(reply), caller, context),
-                f"{ids} {where}", transient=(ConcurrencyConflict, StoreUnavailable, PyMongoError),
+                transient=(ConcurrencyConflict, StoreUnavailable, PyMongoError),
             )
         except BookingNotFound as error:
             raise Poison("unknown_booking", error.message, reply) from None
         except DomainError as error:
             if error.code == ITEM_NOT_PENDING:
                 self.ignored += 1
-                log.info("event=reply_ignored reason=item_not_pending %s %s detail=%r",
-                         ids, where, error.message)
+                log.info("reply_ignored", reason="item_not_pending", detail=error.message)
                 return
             raise Poison("rejected_by_domain", f"{error.code}: {error.message}", reply) from None
         except Exception as error:  # a bug must not block the stream: park, replay once fixed
-            log.exception("event=reply_failed %s %s", ids, where)
+            log.exception("reply_failed")
             raise Poison("handler_error", repr(error), reply) from None
         if outcome.replayed:
             self.ignored += 1
-            log.info("event=reply_ignored reason=already_applied %s %s version=%d",
-                     ids, where, outcome.version)
+            log.info("reply_ignored", reason="already_applied", version=outcome.version)
         else:
             self.handled += 1
-            log.info("event=reply_applied %s %s version=%d", ids, where, outcome.version)
+            log.info("reply_applied", version=outcome.version)
 
-    async def _park(self, message: Message, poison: Poison, where: str) -> None:
+    async def _park(self, message: Message, poison: Poison) -> None:
         headers = dead_letter_headers(
             message.headers,
             source_topic=message.topic,
@@ -263,14 +262,12 @@ class InboundConsumer:
             await self.bus.publish(RESERVATIONS_DLQ, message.key, message.value, headers)
 
         reply = poison.reply
-        ids = (f"booking_id={reply.booking_id} reply_id={reply.reply_id}" if reply
-               else "booking_id=- reply_id=-")
         key = (message.key or b"").decode("utf-8", errors="replace")
-        await self._retrying("inbound_dead_letter", send, f"{ids} {where}",
-                             transient=(BusUnavailable,))
+        await self._retrying("inbound_dead_letter", send, transient=(BusUnavailable,))
         self.dead_lettered += 1
-        log.warning("event=dead_lettered error_type=%s %s key=%r %s error=%r",
-                    poison.error_type, ids, key, where, poison.reason)
+        log.warning("dead_lettered", error_type=poison.error_type,
+                    booking_id=reply.booking_id if reply else None,
+                    reply_id=reply.reply_id if reply else None, key=key, error=poison.reason)
 
     async def _commit(self, subscription: Subscription, message: Message) -> bool:
         """Commit; False when the partition was taken away in a rebalance meanwhile."""
@@ -278,12 +275,10 @@ class InboundConsumer:
         try:
             await self._retrying(
                 "inbound_commit", lambda: subscription.commit(message),
-                f"topic={message.topic} partition={message.partition} offset={offset}",
                 transient=(BusUnavailable,),
             )
         except CommitRejected as error:
-            log.warning("event=commit_skipped topic=%s partition=%d offset=%d error=%r",
-                        message.topic, message.partition, offset, error)
+            log.warning("commit_skipped", commit_offset=offset, error=repr(error))
             return False
         return True
 
@@ -291,7 +286,6 @@ class InboundConsumer:
         self,
         operation: str,
         attempt: Callable[[], Awaitable[T]],
-        ids: str,
         *,
         transient: tuple[type[Exception], ...],
     ) -> T:
@@ -305,8 +299,8 @@ class InboundConsumer:
                 self.retried += 1
                 raise
 
-        return await retrying(operation, counted, on=transient, backoff=self._backoff, ids=ids)
+        return await retrying(operation, counted, on=transient, backoff=self._backoff)
 
 
-def _where(message: Message) -> str:
-    return f"topic={message.topic} partition={message.partition} offset={message.offset}"
+def _where(message: Message) -> dict[str, object]:
+    return {"topic": message.topic, "partition": message.partition, "offset": message.offset}

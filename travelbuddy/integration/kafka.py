@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -16,8 +14,9 @@ from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsErr
 
 from travelbuddy.integration.bus import BusUnavailable, Message
 from travelbuddy.integration.topics import TOPICS, TopicSpec
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 C = TypeVar("C")
 
@@ -41,7 +40,7 @@ async def ensure_topics(bootstrap_servers: str, topics: tuple[TopicSpec, ...] = 
                 await admin.create_topics(missing)
             except TopicAlreadyExistsError:
                 pass  # another process created them meanwhile
-            log.info("event=topics_created topics=%s", ",".join(t.name for t in missing))
+            log.info("topics_created", topics=",".join(t.name for t in missing))
     finally:
         await admin.close()
 
@@ -134,7 +133,7 @@ class StartedClient(Generic[C]):
             try:
                 await asyncio.wait_for(self._stop(client), DISCARD_SECONDS)
             except TimeoutError:
-                log.warning("event=kafka_client_stop_timed_out seconds=%.0f", DISCARD_SECONDS)
+                log.warning("kafka_client_stop_timed_out", seconds=DISCARD_SECONDS)
 
     async def discard(self) -> None:
         """Stop the client without waiting long for a broker that is away; the next
@@ -146,43 +145,6 @@ class StartedClient(Generic[C]):
                 self._abandon(client)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._stop(client), DISCARD_SECONDS)
-
-
-class RepeatedMessages(logging.Filter):
-    """Lets a log line through once per `interval` seconds per (logger, message text),
-    saying how many like it were held back, so an outage of minutes is a few lines, not
-    tens of thousands ("Unable connect to node" every few milliseconds)."""
-
-    def __init__(self, interval: float = 30.0) -> None:
-        super().__init__()
-        self._interval = interval
-        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        key = (record.name, str(record.msg))
-        now = time.monotonic()
-        last, held = self._seen.get(key, (-self._interval, 0))
-        if now - last < self._interval:
-            self._seen[key] = (last, held + 1)
-            return False
-        self._seen[key] = (now, 0)
-        if held:
-            record.msg = f"{record.msg} ({held} like it in the last {self._interval:.0f} s)"
-        return True
-
-
-_REPEATED = RepeatedMessages()
-
-
-def quiet_repeated_client_logs() -> None:
-    """Put the repeat filter on aiokafka's loggers (once per process)."""
-    for name in ("aiokafka", "aiokafka.cluster", "aiokafka.conn", "aiokafka.admin.client",
-                 "aiokafka.consumer.consumer", "aiokafka.consumer.fetcher",
-                 "aiokafka.consumer.group_coordinator", "aiokafka.producer.producer",
-                 "aiokafka.producer.sender"):
-        logger = logging.getLogger(name)
-        if _REPEATED not in logger.filters:
-            logger.addFilter(_REPEATED)
 
 
 def message_of(record: Any) -> Message:

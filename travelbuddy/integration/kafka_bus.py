@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -35,12 +34,12 @@ from travelbuddy.integration.kafka import (
     message_of,
     new_consumer,
     new_producer,
-    quiet_repeated_client_logs,
     unavailable_on_kafka_errors,
 )
 from travelbuddy.integration.topics import TOPICS, TopicSpec
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 ASSIGNMENT_WAIT_SECONDS = 30.0
 """How long `start` waits for the group to hand out partitions before going on anyway."""
@@ -59,7 +58,6 @@ class KafkaBus:
     def __init__(self, bootstrap_servers: str, topics: tuple[TopicSpec, ...] = TOPICS) -> None:
         self.bootstrap_servers = bootstrap_servers
         self._topics = topics
-        quiet_repeated_client_logs()
         self._producer = StartedClient(lambda: new_producer(bootstrap_servers), lambda p: p.stop(),
                                        drop_unsent)
         self._admin = StartedClient(
@@ -92,12 +90,12 @@ class KafkaBus:
                         topic, key=key, value=value, headers=list(headers) or None
                     )
         except TimeoutError as error:  # a producer that waits on a broker that is away
-            log.warning("event=producer_reset reason=publish_timeout")
+            log.warning("producer_reset", reason="publish_timeout")
             await self._producer.discard()
             raise BusUnavailable(f"no acknowledgement in {PUBLISH_TIMEOUT_SECONDS:.0f} s") \
                 from error
         except BusUnavailable as error:
-            log.warning("event=producer_reset reason=%r", error)
+            log.warning("producer_reset", reason=repr(error))
             await self._producer.discard()
             raise
 
@@ -233,8 +231,8 @@ class KafkaSubscription:
         try:
             await asyncio.wait_for(self._listener.assigned.wait(), ASSIGNMENT_WAIT_SECONDS)
         except TimeoutError:
-            log.warning("event=partitions_not_assigned_yet group_id=%s topics=%s waited=%.0fs",
-                        self._group_id, ",".join(self._topics), ASSIGNMENT_WAIT_SECONDS)
+            log.warning("partitions_not_assigned_yet", group_id=self._group_id,
+                        topics=",".join(self._topics), waited_seconds=ASSIGNMENT_WAIT_SECONDS)
 
     async def poll(self, timeout_s: float, max_messages: int | None = None) -> list[Message]:
         """The next messages of the partitions assigned to this member."""

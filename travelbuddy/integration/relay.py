@@ -11,7 +11,6 @@ resumes from its checkpoint and publishes nothing again.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Sequence
 
 from travelbuddy.eventstore.feeds import ChangeFeed
@@ -20,13 +19,14 @@ from travelbuddy.health import WorkerHealth
 from travelbuddy.integration.bus import Bus, BusUnavailable
 from travelbuddy.integration.messages import BookingEventEnvelope
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.observability.logs import bound, event_ids, get_logger
 from travelbuddy.observability.retries import RETRY, Backoff, retrying
 from travelbuddy.observability.tracing import outgoing_headers, traced_publish
 from travelbuddy.readmodels.ports import ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.runner import ProjectorRunner
 from travelbuddy.readmodels.single_active import SingleActive
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 RELAY = "kafka-relay"
 EMBEDDED_RELAY = "sqlite-bus-relay"
@@ -53,7 +53,8 @@ class BusPublisher:
         """Publish the events in order, each keyed by booking id; return once the bus has
         them all (the batch gets nothing to write but the relay's checkpoint)."""
         for event in events:
-            await self._publish(event)
+            with bound(**event_ids(event)):
+                await self._publish(event)
 
     @traced_publish
     async def _publish(self, event: StoredEvent) -> None:
@@ -63,8 +64,7 @@ class BusPublisher:
         headers = outgoing_headers()
         self._health.publishing()
         await retrying("relay_publish", lambda: self._send(key, value, headers),
-                       on=(BusUnavailable,), backoff=self._backoff,
-                       ids=f"booking_id={envelope.subject} event_id={envelope.id}")
+                       on=(BusUnavailable,), backoff=self._backoff)
         self.published += 1
         self._health.published()
 

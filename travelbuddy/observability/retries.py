@@ -31,8 +31,9 @@ from prometheus_client import Counter
 from stamina.instrumentation import RetryDetails, set_on_retry_hooks
 
 from travelbuddy.config import Settings
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 T = TypeVar("T")
 
@@ -84,8 +85,8 @@ class _Retried:
     count: Callable[[], None]
     level: int
     event: str
-    what: str
-    """key=value pairs naming what is retried."""
+    what: dict[str, str]
+    """The fields naming what is retried (the work's own ids are bound in the context)."""
 
 
 _retried: contextvars.ContextVar[_Retried | None] = contextvars.ContextVar(
@@ -98,12 +99,11 @@ async def retrying(
     *,
     on: tuple[type[Exception], ...],
     backoff: Backoff = RETRY,
-    ids: str = "",
 ) -> T:
     """Await `call()` until it raises none of `on`, waiting `backoff` after each failure;
-    each retry counted under `operation` and logged with `ids` (key=value pairs)."""
-    what = f"operation={operation} {ids}".rstrip()
-    retried = _Retried(RETRIES.labels(operation).inc, logging.WARNING, "retry", what)
+    each retry counted and logged under `operation`."""
+    retried = _Retried(RETRIES.labels(operation).inc, logging.WARNING, "retry",
+                       {"operation": operation})
     return await _forever(retried, call, on, backoff)
 
 
@@ -113,7 +113,7 @@ async def restarting(
     """Run a worker; each time it fails, count, log and run it again after `backoff`.
     Returns when the worker does."""
     retried = _Retried(WORKER_RESTARTS.labels(worker).inc, logging.ERROR, "worker_failed",
-                       f"worker={worker}")
+                       {"worker": worker})
     await _forever(retried, run, (Exception,), backoff)
 
 
@@ -140,10 +140,10 @@ def _on_retry(details: RetryDetails) -> None:
     """stamina's hook: count the retry and log it, as the retry's context says (a retry of
     stamina's outside this module's helpers: under its callable's name)."""
     retried = _retried.get() or _Retried(
-        RETRIES.labels(details.name).inc, logging.WARNING, "retry", f"operation={details.name}")
+        RETRIES.labels(details.name).inc, logging.WARNING, "retry", {"operation": details.name})
     retried.count()
-    log.log(retried.level, "event=%s %s attempt=%d retry_in=%.2fs error=%r", retried.event,
-            retried.what, details.retry_num, details.wait_for, details.caused_by)
+    log.log(retried.level, retried.event, **retried.what, attempt=details.retry_num,
+            retry_in=round(details.wait_for, 2), error=repr(details.caused_by))
 
 
 def install_retry_hooks() -> None:

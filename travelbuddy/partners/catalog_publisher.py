@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 
 from travelbuddy.domain import SAMPLE_FLIGHTS, SAMPLE_HOTELS, Flight, Hotel
 from travelbuddy.integration.bus import Bus
 from travelbuddy.integration.messages import CatalogFlight, CatalogHotel
 from travelbuddy.integration.topics import CATALOG
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 async def publish_catalog(
@@ -27,7 +27,5 @@ async def publish_catalog(
     for key, entry in entries:
         await bus.publish(CATALOG, key.encode(), entry.model_dump_json().encode())
     hotel_count = sum(isinstance(entry, CatalogHotel) for _, entry in entries)
-    log.info(
-        "event=catalog_published topic=%s hotels=%d flights=%d",
-        CATALOG, hotel_count, len(entries) - hotel_count,
-    )
+    log.info("catalog_published", topic=CATALOG, hotels=hotel_count,
+             flights=len(entries) - hotel_count)

@@ -12,7 +12,6 @@ Malformed messages are logged and skipped: a simulation never stops the stream.
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 import string
 import time
@@ -30,9 +29,10 @@ from travelbuddy.integration.messages import (
     HotelReserved,
 )
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.observability.logs import bound, get_logger
 from travelbuddy.observability.tracing import consuming, outgoing_headers
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 Reply: TypeAlias = HotelReserved | HotelRejected | FlightReserved | FlightRejected
 
@@ -92,17 +92,15 @@ class SimulatedPartner(ABC):
         subscription = self.bus.subscribe([BOOKINGS], self.group_id)
         await subscription.start()
         try:
-            log.info(
-                "event=partner_started partner=%s group_id=%s latency=%s rejection_rate=%s",
-                self.name, self.group_id, self.latency, self.rejection_rate,
-            )
+            log.info("partner_started", partner=self.name, group_id=self.group_id,
+                     latency=self.latency, rejection_rate=self.rejection_rate)
             while True:
                 batch = await subscription.poll(_POLL_SECONDS)
                 if batch:
                     await _finished_even_if_cancelled(self._answer_and_commit(subscription, batch))
         finally:
             await subscription.stop()
-            log.info("event=partner_stopped partner=%s group_id=%s", self.name, self.group_id)
+            log.info("partner_stopped", partner=self.name, group_id=self.group_id)
 
     async def _answer_and_commit(self, subscription: Subscription, batch: list[Message]) -> None:
         for messages in by_partition(batch).values():
@@ -114,19 +112,18 @@ class SimulatedPartner(ABC):
         received = time.time_ns()
         sources: dict[str, Message] = {}  # what each reply's span continues
         for message in messages:
-            envelope = self._envelope(message)
-            if envelope is None or envelope.type not in self.answers_to:
-                continue
-            if envelope.id in self._answered or envelope.id in answering:
-                log.info(
-                    "event=booking_event_duplicate partner=%s booking_id=%s event_id=%s",
-                    self.name, envelope.subject, envelope.id,
-                )
-                continue
-            replies = self._replies(message, envelope)
-            if replies is not None:
-                answering[envelope.id] = (envelope, replies)
-                sources[envelope.id] = message
+            with bound(partner=self.name, partition=message.partition, offset=message.offset):
+                envelope = self._envelope(message)
+                if envelope is None or envelope.type not in self.answers_to:
+                    continue
+                if envelope.id in self._answered or envelope.id in answering:
+                    log.info("booking_event_duplicate", booking_id=envelope.subject,
+                             event_id=envelope.id, correlation_id=envelope.correlationid)
+                    continue
+                replies = self._replies(message, envelope)
+                if replies is not None:
+                    answering[envelope.id] = (envelope, replies)
+                    sources[envelope.id] = message
         if not any(replies for _, replies in answering.values()):
             self._answered.update(answering)
             return
@@ -165,11 +162,7 @@ class SimulatedPartner(ABC):
 
     def _log_skipped(self, message: Message, error: Exception) -> None:
         key = message.key.decode(errors="replace") if message.key is not None else None
-        log.warning(
-            "event=booking_event_skipped partner=%s booking_id=%s partition=%d offset=%d "
-            "error=%s",
-            self.name, key, message.partition, message.offset, _quoted(_first_line(error)),
-        )
+        log.warning("booking_event_skipped", booking_id=key, error=_first_line(error))
 
     async def _commit(self, subscription: Subscription, last: Message) -> None:
         try:
@@ -177,10 +170,8 @@ class SimulatedPartner(ABC):
         except CommitRejected as error:
             # The partition moved to another member; it resumes from the last commit
             # and the redelivered events get the same reply ids.
-            log.warning(
-                "event=partner_commit_failed partner=%s partition=%d offset=%d error=%s",
-                self.name, last.partition, last.offset + 1, _quoted(_first_line(error)),
-            )
+            log.warning("partner_commit_failed", partner=self.name, partition=last.partition,
+                        commit_offset=last.offset + 1, error=_first_line(error))
 
 
 async def _finished_even_if_cancelled(work: Coroutine[Any, Any, None]) -> None:
@@ -196,22 +187,15 @@ async def _finished_even_if_cancelled(work: Coroutine[Any, Any, None]) -> None:
         try:
             await asyncio.wait_for(task, _STOP_GRACE_SECONDS)
         except Exception:
-            log.exception("event=partner_batch_unfinished")
+            log.exception("partner_batch_unfinished")
         raise
 
 
 def _log_reply(reply: Reply, envelope: BookingEventEnvelope) -> None:
     details = reply.model_dump(mode="json", exclude=_REPLY_HEADER_FIELDS)
-    log.info(
-        "event=%s booking_id=%s reply_id=%s causation_id=%s correlation_id=%s %s",
-        reply.type.replace(".", "_"), reply.booking_id, reply.reply_id, reply.causation_id,
-        envelope.correlationid, " ".join(f"{k}={_quoted(str(v))}" for k, v in details.items()),
-    )
+    log.info(reply.type.replace(".", "_"), booking_id=reply.booking_id, reply_id=reply.reply_id,
+             causation_id=reply.causation_id, correlation_id=envelope.correlationid, **details)
 
 
 def _first_line(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
-
-
-def _quoted(value: str) -> str:
-    return f'"{value}"' if " " in value or not value else value

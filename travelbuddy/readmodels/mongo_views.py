@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 from collections.abc import AsyncIterator, Collection
 from typing import Any
 
@@ -21,9 +20,10 @@ from pymongo.errors import PyMongoError
 
 from travelbuddy.eventstore.feeds import IDLE_POLL_SECONDS
 from travelbuddy.eventstore.mongo import outages_as_unavailable
+from travelbuddy.observability.logs import get_logger
 from travelbuddy.readmodels.ports import RESYNC, PageKey, Resync, View
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 VIEW_INDEXES = [
     IndexModel([("customer_id", ASCENDING), ("status", ASCENDING),
@@ -109,8 +109,8 @@ class MongoBookingViews:
                 stream = await self.collection.watch(
                     full_document="updateLookup", max_await_time_ms=MAX_AWAIT_MS)
             except PyMongoError as error:
-                log.warning("event=view_changes_open_failed collection=%s error=%r delay=%.1f",
-                            self.collection.name, error, delay)
+                log.warning("view_changes_open_failed", collection=self.collection.name,
+                            error=repr(error), delay=round(delay, 1))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
                 continue
@@ -122,14 +122,14 @@ class MongoBookingViews:
                     if views:
                         yield views
                     if ended:
-                        log.info("event=view_changes_reopened collection=%s reason=ended",
-                                 self.collection.name)
+                        log.info("view_changes_reopened", collection=self.collection.name,
+                                 reason="ended")
                         break
                     if not views:
                         await asyncio.sleep(IDLE_POLL_SECONDS)
             except PyMongoError as error:
-                log.warning("event=view_changes_failed collection=%s error=%r delay=%.1f",
-                            self.collection.name, error, delay)
+                log.warning("view_changes_failed", collection=self.collection.name,
+                            error=repr(error), delay=round(delay, 1))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, MAX_BACKOFF_SECONDS)
             finally:

@@ -17,18 +17,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor
 from travelbuddy.eventstore.port import EventStore, MalformedEvent, StoredEvent
+from travelbuddy.observability.logs import bound, get_logger
 from travelbuddy.observability.tracing import traced_batch
 from travelbuddy.readmodels.ports import Checkpoint, ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.projections import Projection
 from travelbuddy.readmodels.single_active import SingleActive
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # The most events handed to the projections at once: what the feed has ready, up to this.
 BATCH_LIMIT = 200
@@ -74,7 +74,7 @@ class ProjectorRunner:
         if checkpoint is not None and checkpoint.caught_up and checkpoint.resume_token is not None:
             cursor = await self._feed.open(checkpoint.resume_token)
             self._position, self._recorded_at = checkpoint.position, checkpoint.recorded_at
-            log.info("event=projector_resumed projector=%s", self.name)
+            log.info("projector_resumed", projector=self.name)
         else:
             cursor = await self._feed.open()
             await self._catch_up(cursor)
@@ -99,7 +99,7 @@ class ProjectorRunner:
                 if self._position is None or _after(event.position, self._position):
                     self._position, self._recorded_at = event.position, event.metadata.recorded_at
         await self._commit(ProjectionBatch(), cursor)
-        log.info("event=projector_caught_up projector=%s events=%d", self.name, caught_up)
+        log.info("projector_caught_up", projector=self.name, events=caught_up)
 
     async def _follow(self, cursor: FeedCursor) -> None:
         while True:
@@ -120,7 +120,7 @@ class ProjectorRunner:
             except MalformedEvent as error:
                 malformed += 1
                 self.parked += 1
-                log.error("event=malformed_event_parked projector=%s error=%s", self.name, error)
+                log.error("malformed_event_parked", projector=self.name, error=str(error))
                 await self._read_models.parked.park_malformed(
                     str(error.document.get("_id")), error.document, str(error))
                 continue
@@ -151,19 +151,20 @@ class ProjectorRunner:
     async def apply(self, events: Sequence[StoredEvent], checkpoint: Checkpoint | None) -> None:
         """Hand events to every projection and commit what they wrote, with `checkpoint`."""
         batch = ProjectionBatch(checkpoint=checkpoint)
-        for projection in self._projections:
-            await projection.apply(events, batch)
-        await self._read_models.commit(batch)
-        self.applied += len(events)
-        self._log_parked(batch)
+        with bound(projector=self.name, batch_events=len(events)):
+            for projection in self._projections:
+                await projection.apply(events, batch)
+            await self._read_models.commit(batch)
+            self.applied += len(events)
+            self._log_parked(batch)
 
     def _log_parked(self, batch: ProjectionBatch) -> None:
         for projection, event, error in batch.parked:
             self.parked += 1
             log.warning(
-                "event=projection_failed projector=%s projection=%s stream_id=%s "
-                "version=%d event_type=%s error=%r",
-                self.name, projection, event.stream_id, event.version, event.type, error,
+                "projection_failed", projector=self.name, projection=projection,
+                stream_id=event.stream_id, version=event.version, event_type=event.type,
+                error=repr(error),
             )
 
     async def retry_parked(self) -> tuple[int, int]:

@@ -14,15 +14,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import logging
 import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
+from travelbuddy.observability.logs import get_logger
 from travelbuddy.readmodels.ports import Lease, LeaseLost, LeaseStore
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # A holder stops this long before its lease runs out, so it never works past the moment a
 # standby may take over (the clocks of one deployment are taken to agree this closely).
@@ -93,13 +93,13 @@ class SingleActive:
             lease = await self._leases.acquire(self.name, self.owner, self._ttl)
             if lease is not None:
                 self.lease = lease
-                log.info("event=lease_acquired lease=%s owner=%s fencing=%d",
-                         self.name, self.owner, lease.fencing)
+                log.info("lease_acquired", lease=self.name, owner=self.owner,
+                         fencing=lease.fencing)
                 return
             if not standing_by:
                 holder = await self._leases.holder(self.name)
-                log.info("event=standing_by lease=%s owner=%s holder=%s", self.name, self.owner,
-                         holder.owner if holder else None)
+                log.info("standing_by", lease=self.name, owner=self.owner,
+                         holder=holder.owner if holder else None)
                 standing_by = True
             await asyncio.sleep(self._standby_poll)
 
@@ -110,12 +110,12 @@ class SingleActive:
             try:
                 renewed = await self._leases.renew(self.lease, self._ttl)
             except Exception as error:  # the store away: keep trying until the lease runs out
-                log.warning("event=lease_renewal_failed lease=%s error=%r", self.name, error)
+                log.warning("lease_renewal_failed", lease=self.name, error=repr(error))
                 self.check()
                 continue
             if renewed is None:
-                log.warning("event=lease_lost lease=%s owner=%s fencing=%d",
-                            self.name, self.owner, self.lease.fencing)
+                log.warning("lease_lost", lease=self.name, owner=self.owner,
+                            fencing=self.lease.fencing)
                 raise LeaseLost(self.name, self.lease.fencing)
             self.lease = renewed
 

@@ -17,14 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import logging
 import time
 from collections.abc import Callable
 from urllib.parse import urlparse
 
 import jwt
 
-log = logging.getLogger(__name__)
+from travelbuddy.observability.logs import get_logger
+
+log = get_logger(__name__)
 
 
 def checked_jwks_url(url: str) -> str:
@@ -109,10 +110,10 @@ class JwksEndpoint:
         try:
             keys = await asyncio.to_thread(self._client.get_signing_keys, True)
         except (jwt.PyJWTError, OSError, ValueError) as error:  # keep the keys there were
-            log.warning("event=jwks_fetch_failed url=%s error=%r", self.url, error)
+            log.warning("jwks_fetch_failed", url=self.url, error=repr(error))
         else:
             self._keys = {key.key_id: key for key in keys if key.key_id is not None}
             self._fetched_at = self._attempted_at
-            log.info("event=jwks_fetched url=%s keys=%d", self.url, len(self._keys))
+            log.info("jwks_fetched", url=self.url, keys=len(self._keys))
         finally:
             self._fetch = None

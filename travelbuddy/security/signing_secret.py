@@ -7,15 +7,15 @@ key verifies tokens anyone can sign (PyJWT before 2.13), and a short one can be 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import secrets
 import tempfile
 from pathlib import Path
 
 from travelbuddy.config import Settings
+from travelbuddy.observability.logs import get_logger
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 SECRET_FILE_NAME = "jwt-secret"
 MIN_SECRET_BYTES = 32
@@ -74,8 +74,8 @@ def _create_secret_file(path: Path) -> None:
             os.link(temporary, path)
         except FileExistsError:
             return  # another process linked its secret first: that one counts
-        log.warning("event=jwt_secret_created path=%s hint=set TRAVELBUDDY_JWT_SECRET to "
-                    "choose one", path)
+        log.warning("jwt_secret_created", path=str(path),
+                    hint="set TRAVELBUDDY_JWT_SECRET to choose one")
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
