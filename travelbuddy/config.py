@@ -56,6 +56,10 @@ class Settings(BaseSettings):
         0.0, ge=0.0, le=1.0, description="Share of reservations the simulated partners reject."
     )
     log_level: str = Field("INFO", description="Logging level.")
+    metrics_port: int = Field(
+        9464, ge=0, le=65535, description="Port on which a worker command (projector, relay, "
+        "inbound, partners) serves /metrics; 0 turns it off. The API serves it on its own port."
+    )
     lease_ttl_seconds: float = Field(
         6.0, gt=0, description="How long a single-active worker's lease lasts unrenewed: "
         "a standby takes over at most this long after the holder died."

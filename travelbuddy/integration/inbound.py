@@ -59,12 +59,19 @@ from travelbuddy.integration.messages import (
     ReservationReply,
 )
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES, RESERVATIONS_DLQ
+from travelbuddy.observability.metrics import (
+    FOLLOWER_HANDLED,
+    FOLLOWER_PARKED,
+    offsets_committed,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_GROUP_ID = "booking-service-inbound"
 PARTNERS = {HOTEL_REPLIES: "hotel-service", FLIGHT_REPLIES: "flight-service"}
 MAX_BATCH = 100
+INBOUND = "inbound"
+"""The inbound consumer's `follower` label in the metrics."""
 POLL_SECONDS = 1.0
 
 Reply = HotelReserved | HotelRejected | FlightReserved | FlightRejected
@@ -201,6 +208,7 @@ class InboundConsumer:
             if subscription.partitions_revoked:
                 return self._rewind(subscription, batch[index:])
             await self._handle(message)
+            FOLLOWER_HANDLED.labels(INBOUND).inc()
             if not await self._commit(subscription, message):
                 return self._rewind(subscription, batch[index + 1:])
         return None
@@ -277,6 +285,7 @@ class InboundConsumer:
         key = (message.key or b"").decode("utf-8", errors="replace")
         await self._retrying(send, ids, where, transient=(BusUnavailable,))
         self.dead_lettered += 1
+        FOLLOWER_PARKED.labels(INBOUND, poison.error_type).inc()
         log.warning("event=dead_lettered error_type=%s %s key=%r %s error=%r",
                     poison.error_type, ids, key, where, poison.reason)
 
@@ -292,6 +301,7 @@ class InboundConsumer:
             log.warning("event=commit_skipped topic=%s partition=%d offset=%d error=%r",
                         message.topic, message.partition, offset, error)
             return False
+        offsets_committed(INBOUND)
         return True
 
     async def _retrying(

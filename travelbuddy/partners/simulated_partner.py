@@ -29,6 +29,7 @@ from travelbuddy.integration.messages import (
     HotelReserved,
 )
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.observability.metrics import PARTNER_REPLIES
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,7 @@ class SimulatedPartner(ABC):
                     self.reply_topic, reply.booking_id.encode(), reply.model_dump_json().encode()
                 )
                 self.replies_sent += 1
+                PARTNER_REPLIES.labels(self.name, reply.type.rpartition(".")[2]).inc()
         for envelope, replies in answering.values():
             for reply in replies:
                 _log_reply(reply, envelope)
