@@ -21,7 +21,7 @@ from typing import Any, TypeVar, cast
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
 
 # No `*_created` series beside each counter and histogram: Prometheus has no use for them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 
 Publish = TypeVar("Publish", bound=Callable[..., Coroutine[Any, Any, None]])
 
