@@ -25,7 +25,8 @@ from travelbuddy.graphql.page_headers import PageHeaders
 from travelbuddy.graphql.request_guard import RequestGuard
 from travelbuddy.graphql.router import TravelBuddyGraphQLRouter
 from travelbuddy.graphql.websocket_budget import WebSocketBudget
-from travelbuddy.metrics_endpoint import ALL_FOLLOWERS, metrics_endpoint
+from travelbuddy.metrics_endpoint import metrics_endpoint
+from travelbuddy.observability.metrics import FOLLOWERS
 from travelbuddy.security import TokenVerifier
 from travelbuddy.web import mount_web_pages
 from travelbuddy.workers import all_workers
@@ -100,7 +101,7 @@ def create_app(
 
     mount_web_pages(app, settings)  # the SPA at /, its assets; GraphiQL's page (see web.py)
 
-    app.add_route("/metrics", metrics_endpoint(lambda: holder.current, ALL_FOLLOWERS),
+    app.add_route("/metrics", metrics_endpoint(lambda: holder.current, FOLLOWERS),
                   methods=["GET"])
 
     @app.get("/healthz")

@@ -36,22 +36,16 @@ from travelbuddy.integration.catalog import CATALOG_GROUP
 from travelbuddy.integration.inbound import DEFAULT_GROUP_ID
 from travelbuddy.integration.relay import relay_name
 from travelbuddy.integration.topics import CATALOG, FLIGHT_REPLIES, HOTEL_REPLIES
-from travelbuddy.observability.metrics import (
-    FOLLOWER_CHECKPOINT_AGE,
-    FOLLOWER_LAG_EVENTS,
-    FOLLOWER_LAG_SECONDS,
-)
+from travelbuddy.observability import metrics
 from travelbuddy.readmodels.maintenance import projector_status
 from travelbuddy.workers import Worker
 
 log = logging.getLogger(__name__)
 
-PROJECTOR, RELAY, CATALOG_FOLLOWER, INBOUND = "projector", "relay", "catalog", "inbound"
-ALL_FOLLOWERS = (PROJECTOR, RELAY, CATALOG_FOLLOWER, INBOUND)
 FOLLOWERS_OF = {
-    Worker.PROJECTOR: (PROJECTOR, CATALOG_FOLLOWER),
-    Worker.RELAY: (RELAY,),
-    Worker.INBOUND: (INBOUND,),
+    Worker.PROJECTOR: (metrics.PROJECTOR, metrics.CATALOG),
+    Worker.RELAY: (metrics.RELAY,),
+    Worker.INBOUND: (metrics.INBOUND,),
     Worker.PARTNERS: (),
 }
 """The followers whose lag a worker command reports."""
@@ -75,27 +69,27 @@ class FollowerLag:
             log.warning("event=follower_lag_not_sampled error=%r", error)
 
     async def _sample(self, follower: str, services: Services) -> None:
-        if follower == PROJECTOR:
-            await self._from_checkpoint(PROJECTOR, READ_MODELS_PROJECTOR, services)
-        elif follower == RELAY:
+        if follower == metrics.PROJECTOR:
+            await self._from_checkpoint(metrics.PROJECTOR, READ_MODELS_PROJECTOR, services)
+        elif follower == metrics.RELAY:
             # A relay that never ran has no checkpoint: nothing to say (as /readyz).
             name = relay_name(services.bus)
             if name in await services.read_models.checkpoints.names():
-                await self._from_checkpoint(RELAY, name, services)
-        elif follower == CATALOG_FOLLOWER:
+                await self._from_checkpoint(metrics.RELAY, name, services)
+        elif follower == metrics.CATALOG:
             self._from_offsets(follower, await group_lag(services.bus, CATALOG_GROUP, [CATALOG]))
-        elif follower == INBOUND:
+        elif follower == metrics.INBOUND:
             self._from_offsets(follower, await group_lag(
                 services.bus, DEFAULT_GROUP_ID, [HOTEL_REPLIES, FLIGHT_REPLIES]))
 
     @staticmethod
     async def _from_checkpoint(follower: str, name: str, services: Services) -> None:
         status = await projector_status(services.read_models, services.store, name)
-        FOLLOWER_LAG_EVENTS.labels(follower).set(status.lag)
-        FOLLOWER_LAG_SECONDS.labels(follower).set(status.lag_seconds)
+        metrics.FOLLOWER_LAG_EVENTS.labels(follower).set(status.lag)
+        metrics.FOLLOWER_LAG_SECONDS.labels(follower).set(status.lag_seconds)
         if status.saved_at is not None:
             age = (dt.datetime.now(dt.UTC) - status.saved_at).total_seconds()
-            FOLLOWER_CHECKPOINT_AGE.labels(follower).set(max(age, 0.0))
+            metrics.FOLLOWER_CHECKPOINT_AGE.labels(follower).set(max(age, 0.0))
 
     def _from_offsets(self, follower: str, lag: int | None) -> None:
         if lag is None:  # the bus cannot say now
@@ -106,8 +100,8 @@ class FollowerLag:
         else:
             self._behind_since.pop(follower, None)
             since = now
-        FOLLOWER_LAG_EVENTS.labels(follower).set(lag)
-        FOLLOWER_LAG_SECONDS.labels(follower).set(now - since)
+        metrics.FOLLOWER_LAG_EVENTS.labels(follower).set(lag)
+        metrics.FOLLOWER_LAG_SECONDS.labels(follower).set(now - since)
 
 
 def metrics_endpoint(

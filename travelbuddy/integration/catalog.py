@@ -10,18 +10,12 @@ from pydantic import TypeAdapter, ValidationError
 from travelbuddy.integration.bus import Bus, by_partition
 from travelbuddy.integration.messages import CatalogEntry, CatalogFlight, CatalogHotel
 from travelbuddy.integration.topics import CATALOG
-from travelbuddy.observability.metrics import (
-    FOLLOWER_HANDLED,
-    FOLLOWER_PARKED,
-    offsets_committed,
-)
+from travelbuddy.observability import metrics
 from travelbuddy.readmodels.ports import CatalogStore
 
 log = logging.getLogger(__name__)
 
 CATALOG_GROUP = "booking-service-catalog"
-FOLLOWER = "catalog"
-"""The catalog projector's `follower` label in the metrics."""
 POLL_SECONDS = 1.0
 _ENTRY: TypeAdapter[CatalogHotel | CatalogFlight] = TypeAdapter(CatalogEntry)
 
@@ -52,14 +46,14 @@ async def run_catalog_projector(
                 except ValidationError as error:
                     log.warning("event=catalog_entry_skipped key=%s error=%s",
                                 key, error.errors()[0]["msg"])
-                    FOLLOWER_PARKED.labels(FOLLOWER, "invalid_entry").inc()
+                    metrics.FOLLOWER_PARKED.labels(metrics.CATALOG, "invalid_entry").inc()
                     continue
                 await catalog.put(entry.hotel if isinstance(entry, CatalogHotel)
                                   else entry.flight)
-            FOLLOWER_HANDLED.labels(FOLLOWER).inc(len(batch))
+            metrics.FOLLOWER_HANDLED.labels(metrics.CATALOG).inc(len(batch))
             for messages in by_partition(batch).values():
                 await subscription.commit(messages[-1])
             if batch:
-                offsets_committed(FOLLOWER)
+                metrics.offsets_committed(metrics.CATALOG)
     finally:
         await subscription.stop()

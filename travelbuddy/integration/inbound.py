@@ -62,6 +62,7 @@ from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES, RESERV
 from travelbuddy.observability.metrics import (
     FOLLOWER_HANDLED,
     FOLLOWER_PARKED,
+    INBOUND,
     offsets_committed,
 )
 
@@ -70,8 +71,6 @@ log = logging.getLogger(__name__)
 DEFAULT_GROUP_ID = "booking-service-inbound"
 PARTNERS = {HOTEL_REPLIES: "hotel-service", FLIGHT_REPLIES: "flight-service"}
 MAX_BATCH = 100
-INBOUND = "inbound"
-"""The inbound consumer's `follower` label in the metrics."""
 POLL_SECONDS = 1.0
 
 Reply = HotelReserved | HotelRejected | FlightReserved | FlightRejected

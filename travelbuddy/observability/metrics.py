@@ -116,11 +116,14 @@ PARTNER_REPLIES = Counter(
     ["partner", "outcome"],
 )
 
+PROJECTOR, RELAY, CATALOG, INBOUND = "projector", "relay", "catalog", "inbound"
+FOLLOWERS = (PROJECTOR, RELAY, CATALOG, INBOUND)
+"""The `follower` label's values."""
 FOLLOWER_OF = {
-    "read-models": "projector",
-    "kafka-relay": "relay",
-    "sqlite-bus-relay": "relay",
-    "catalog-projector": "catalog",
+    "read-models": PROJECTOR,
+    "kafka-relay": RELAY,
+    "sqlite-bus-relay": RELAY,
+    "catalog-projector": CATALOG,
 }
 """The `follower` label of each checkpoint and lease name (bootstrap.READ_MODELS_PROJECTOR,
 relay.RELAY and EMBEDDED_RELAY, workers.CATALOG_PROJECTOR); other names (a test's) are
