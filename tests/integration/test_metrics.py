@@ -1,6 +1,7 @@
 """/metrics beyond the journey (test_metrics_journey.py): a held follower's lag grows on
-it and drops once the follower goes on; no client can grow the operation label set; and
-a worker command serves its metrics on its own port. On MongoDB and the embedded default.
+it and drops once the follower goes on; no client can grow the operation label set; a
+failed publish is counted by its cause; and a worker command serves its metrics on its
+own port. On MongoDB and the embedded default where the stores take part.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import pytest
+from prometheus_client import REGISTRY
 
 from tests.auth import bearer
 from tests.integration.booking_traffic import eventually, request_booking
@@ -21,6 +24,9 @@ from tests.integration.served import service_environment
 from tests.services.testbed import free_port
 from travelbuddy.application.handler import Caller
 from travelbuddy.bootstrap import Services
+from travelbuddy.integration.bus import BusUnavailable
+from travelbuddy.integration.kafka_bus import KafkaBus
+from travelbuddy.integration.topics import BOOKINGS
 from travelbuddy.observability.metrics import MAX_OPERATION_NAMES
 
 BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
@@ -88,6 +94,21 @@ async def test_no_client_can_grow_the_operation_label_set(http: httpx.AsyncClien
     assert {"anonymous", "other"} <= names
     assert "L" * 65 not in names and "not-a-name" not in names
     assert f"Probe{MAX_OPERATION_NAMES + 49}" not in names
+
+
+async def test_a_failed_publish_is_counted_by_the_error_behind_it() -> None:
+    def errors() -> float:
+        return REGISTRY.get_sample_value("travelbuddy_kafka_publish_errors_total",
+                                         {"kind": "KafkaConnectionError"}) or 0.0
+
+    before = errors()
+    bus = KafkaBus(f"127.0.0.1:{free_port()}")  # no broker listens there
+    try:
+        with pytest.raises(BusUnavailable):
+            await bus.publish(BOOKINGS, b"booking-1", b"{}")
+    finally:
+        await bus.close()
+    assert errors() == before + 1
 
 
 def start_worker(services: Services, command: str, port: int, log: Path) -> subprocess.Popen[bytes]:
