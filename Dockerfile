@@ -16,7 +16,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_ROOT_USER_ACTION=ignore \
-    TRAVELBUDDY_WEB_DIR=/srv/travelbuddy-web
+    TRAVELBUDDY_WEB_DIR=/srv/travelbuddy-web \
+    TRAVELBUDDY_HOST=0.0.0.0
 
 WORKDIR /src
 # The dependencies at the versions (and hashes) of the lockfile, then the service itself.
@@ -35,9 +36,11 @@ COPY --from=web /web/dist/ /srv/travelbuddy-web/
 WORKDIR /home/travelbuddy
 USER 10001:10001
 
-EXPOSE 8000
+# The API (and its /metrics); each worker command serves /metrics on 9464
+# (TRAVELBUDDY_METRICS_PORT).
+EXPOSE 8000 9464
 
-# No HEALTHCHECK here: only `api` serves HTTP, so a /readyz check baked into the
+# No HEALTHCHECK here: only `api` serves /readyz, so a check baked into the
 # image would mark the other processes unhealthy. docker-compose.yml gives the
 # api its own.
 ENTRYPOINT ["travelbuddy"]

@@ -74,7 +74,8 @@ async def _round(ctx: BenchContext, number: int, ttl: float, renew: float) -> tu
     env = {k: v for k, v in os.environ.items()
            if k not in {"TRAVELBUDDY_MONGODB_URL", "TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS"}}
     env |= {"TRAVELBUDDY_DATA_DIR": str(data), "TRAVELBUDDY_LEASE_TTL_SECONDS": str(ttl),
-            "TRAVELBUDDY_LEASE_RENEW_SECONDS": str(renew), "TRAVELBUDDY_LOG_LEVEL": "WARNING"}
+            "TRAVELBUDDY_LEASE_RENEW_SECONDS": str(renew), "TRAVELBUDDY_LOG_LEVEL": "WARNING",
+            "TRAVELBUDDY_METRICS_PORT": "0"}  # two projectors on one machine
     leases = services.read_models.leases
     processes: list[subprocess.Popen[bytes]] = []
     try:

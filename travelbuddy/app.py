@@ -24,7 +24,9 @@ from travelbuddy.graphql.page_headers import PageHeaders
 from travelbuddy.graphql.request_guard import RequestGuard
 from travelbuddy.graphql.router import TravelBuddyGraphQLRouter
 from travelbuddy.graphql.websocket_budget import WebSocketBudget
+from travelbuddy.metrics_endpoint import metrics_endpoint
 from travelbuddy.observability.logs import get_logger
+from travelbuddy.observability.metrics import FOLLOWERS
 from travelbuddy.observability.tracing import instrument_http
 from travelbuddy.security import TokenVerifier
 from travelbuddy.web import mount_web_pages
@@ -100,6 +102,9 @@ def create_app(
         )
 
     mount_web_pages(app, settings)  # the SPA at /, its assets; GraphiQL's page (see web.py)
+
+    app.add_route("/metrics", metrics_endpoint(lambda: holder.current, FOLLOWERS),
+                  methods=["GET"])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

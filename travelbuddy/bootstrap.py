@@ -22,7 +22,7 @@ from travelbuddy.eventstore.port import EventStore
 from travelbuddy.eventstore.sqlite import SqliteChangeFeed, SqliteEventStore
 from travelbuddy.graphql.fanout import BookingUpdates
 from travelbuddy.health import WorkerHealth
-from travelbuddy.integration.bus import Bus, BusUnavailable
+from travelbuddy.integration.bus import Bus, group_lag
 from travelbuddy.integration.catalog import CATALOG_GROUP
 from travelbuddy.integration.kafka_bus import KafkaBus
 from travelbuddy.integration.relay import relay_name
@@ -151,7 +151,7 @@ async def readiness(services: Services) -> dict[str, Any]:
         if relay in await services.read_models.checkpoints.names():
             followers[relay] = _follower(
                 await projector_status(services.read_models, services.store, relay))
-        followers["catalog"] = {"lag": await _catalog_lag(services.bus)}
+        followers["catalog"] = {"lag": await group_lag(services.bus, CATALOG_GROUP, [CATALOG])}
     health = services.health
     stuck_for = health.relay_stuck_for()
     if not projector.caught_up:
@@ -171,17 +171,6 @@ async def readiness(services: Services) -> dict[str, Any]:
                   "failing_for_seconds": round(stuck_for, 1)},
         "inbound": {"partitions": health.inbound_partitions},
     }
-
-
-async def _catalog_lag(bus: Bus) -> int | None:
-    """Catalog messages the catalog projector's group has not committed yet (None when
-    the bus cannot say now)."""
-    try:
-        ends = await bus.end_offsets([CATALOG])
-        committed = await bus.committed_offsets(CATALOG_GROUP, [CATALOG])
-    except BusUnavailable:
-        return None
-    return sum(max(end - committed.get(partition, 0), 0) for partition, end in ends.items())
 
 
 def _follower(status: ProjectorStatus) -> dict[str, Any]:

@@ -64,6 +64,7 @@ def _run_api(host: str | None, port: int | None, *, run_workers: bool = False) -
 
 def _run_worker(worker: str) -> None:
     from travelbuddy.bootstrap import build_services
+    from travelbuddy.metrics_endpoint import MetricsPortUnavailable, metrics_served
     from travelbuddy.workers import Worker, run_workers
 
     async def run() -> None:
@@ -71,11 +72,16 @@ def _run_worker(worker: str) -> None:
         configure_tracing(settings, worker)  # before build_services: PyMongo's listener
         services = await build_services(settings)
         try:
-            await run_workers(services, [Worker(worker)])
+            async with metrics_served(services, [Worker(worker)]):
+                await run_workers(services, [Worker(worker)])
         finally:
             await services.close()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except MetricsPortUnavailable as error:
+        typer.echo(f"travelbuddy {worker}: cannot start: {error}", err=True)
+        raise typer.Exit(1) from None
 
 
 @app.command()

@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "text", description="Log lines as JSON objects or as key=value text."
     )
+    metrics_port: int = Field(
+        9464, ge=0, le=65535, description="Port on which a worker command (projector, relay, "
+        "inbound, partners) serves /metrics; 0 turns it off. The API serves it on its own port."
+    )
     lease_ttl_seconds: float = Field(
         6.0, gt=0, description="How long a single-active worker's lease lasts unrenewed: "
         "a standby takes over at most this long after the holder died."

@@ -38,10 +38,12 @@ async def served(app: Any, **options: Any) -> AsyncIterator[str]:
 
 def service_environment(settings: Settings) -> dict[str, str]:
     """The environment of a `travelbuddy` process on the same stores as `settings`: the
-    test MongoDB database or the same embedded data folder, never the caller's servers."""
+    test MongoDB database or the same embedded data folder, never the caller's servers;
+    a worker command serves no metrics unless the test sets `TRAVELBUDDY_METRICS_PORT`."""
     env = {key: value for key, value in os.environ.items()
            if key not in {"TRAVELBUDDY_MONGODB_URL", "TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS"}}
     env["TRAVELBUDDY_DATA_DIR"] = str(settings.data_dir)
+    env["TRAVELBUDDY_METRICS_PORT"] = "0"  # a worker's default port: one process at a time
     if settings.mongodb_url:
         env["TRAVELBUDDY_MONGODB_URL"] = settings.mongodb_url
         env["TRAVELBUDDY_MONGODB_DATABASE"] = settings.mongodb_database

@@ -320,3 +320,16 @@ def test_image_installs_the_locked_dependencies_with_their_hashes(
     runs = [arguments for instruction, arguments in final if instruction == "RUN"]
     assert any("--require-hashes -r requirements.lock" in run for run in runs)
     assert any("pip install" in run and "--no-deps ." in run for run in runs)
+
+
+def test_every_process_listens_on_all_interfaces_of_its_container(
+    dockerfile: list[tuple[str, str]], services: dict[str, dict[str, Any]],
+) -> None:
+    """Published ports and Prometheus's scrapes reach a container from outside it: the API
+    and the workers' metrics must not bind to the container's loopback (the default)."""
+    env = " ".join(arguments for instruction, arguments in stages(dockerfile)["final"]
+                   if instruction == "ENV").split()
+    assert "TRAVELBUDDY_HOST=0.0.0.0" in env
+    for name in ("api", "projector", "relay", "inbound", "partners"):
+        assert services[name].get("environment", {}).get("TRAVELBUDDY_HOST", "0.0.0.0") \
+            == "0.0.0.0", name

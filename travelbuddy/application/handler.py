@@ -18,11 +18,14 @@ empty. The append's version check makes both safe; see `states.py`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from travelbuddy.application.catalog import Catalog
 from travelbuddy.application.states import RecentStates
@@ -55,6 +58,7 @@ from travelbuddy.eventstore.port import (
     NewEvent,
 )
 from travelbuddy.observability.logs import bound, get_logger
+from travelbuddy.observability.metrics import COMMAND_DURATION, COMMANDS
 from travelbuddy.observability.tracing import traced_append, traced_command
 
 log = get_logger(__name__)
@@ -98,6 +102,33 @@ class ConcurrencyConflict(Exception):
         self.booking_id = booking_id
 
 
+Handle = TypeVar("Handle", bound=Callable[..., Awaitable[CommandOutcome]])
+
+
+def _measured(handle: Handle) -> Handle:
+    """`handle`, counted by command type and outcome, and timed."""
+
+    @functools.wraps(handle)
+    async def measured(self: Any, command: Command, *args: Any, **kwargs: Any) -> CommandOutcome:
+        started = time.perf_counter()
+        try:
+            result = await handle(self, command, *args, **kwargs)
+        except Exception as error:
+            _count(command, started, error.code if isinstance(error, DomainError)
+                   else "conflict" if isinstance(error, ConcurrencyConflict) else "error")
+            raise
+        _count(command, started, "replayed" if result.replayed else "accepted")
+        return result
+
+    return cast(Handle, measured)
+
+
+def _count(command: Command, started: float, outcome: str) -> None:
+    kind = type(command).__name__
+    COMMANDS.labels(kind, outcome).inc()
+    COMMAND_DURATION.labels(kind).observe(time.perf_counter() - started)
+
+
 @dataclass(frozen=True)
 class CommandContext:
     """Tracing ids that travel with a command into its event's metadata."""
@@ -135,6 +166,7 @@ class BookingCommands:
         self._states = RecentStates()
 
     @traced_command
+    @_measured
     async def handle(
         self, command: Command, caller: Caller, context: CommandContext | None = None
     ) -> CommandOutcome:

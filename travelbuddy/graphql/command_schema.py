@@ -52,6 +52,7 @@ from travelbuddy.graphql.limits import (
     schema_config,
     schema_extensions,
 )
+from travelbuddy.graphql.operation_metrics import OperationMetrics
 
 SCHEMA_VERSION = "1"
 
@@ -193,7 +194,8 @@ class Mutation:
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The command schema with the error masking and abuse limits the settings ask for."""
     return ServiceSchema(query=Query, mutation=Mutation,
-                         extensions=schema_extensions(settings), config=schema_config(settings),
+                         extensions=[OperationMetrics.of("command"), *schema_extensions(settings)],
+                         config=schema_config(settings),
                          execution_context_class=execution_context_class(settings))
 
 

@@ -22,6 +22,11 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import suppress
 
 from travelbuddy.observability.logs import get_logger
+from travelbuddy.observability.metrics import (
+    SUBSCRIBERS_DROPPED,
+    SUBSCRIPTION_PUSHES,
+    SUBSCRIPTIONS_OPEN,
+)
 from travelbuddy.readmodels.ports import BookingViewStore, Resync, View
 from travelbuddy.readmodels.queries import Reader
 
@@ -129,6 +134,7 @@ class BookingUpdates:
                     view = ready.popleft() if ready else subscriber.pending.popleft()
                     if subscriber.is_news(view):
                         subscriber.sent[view["_id"]] = view["version"]
+                        SUBSCRIPTION_PUSHES.inc()
                         yield view
                 else:
                     subscriber.wakeup.clear()
@@ -211,6 +217,7 @@ class BookingUpdates:
             self._unregister(subscriber)
             subscriber.end(too_slow=True)
             self._dropped_slow += 1
+            SUBSCRIBERS_DROPPED.labels("too_slow").inc()
             log.warning(
                 "subscriber_too_slow", booking_id=view["_id"],
                 customer_id=subscriber.reader.customer_id,
@@ -232,6 +239,7 @@ class BookingUpdates:
 
     def _register(self, subscriber: _Subscriber) -> None:
         self._everyone.add(subscriber)
+        SUBSCRIPTIONS_OPEN.inc()
         index, key = self._index_of(subscriber)
         index.setdefault(key, set()).add(subscriber)
 
@@ -239,6 +247,7 @@ class BookingUpdates:
         if subscriber not in self._everyone:
             return
         self._everyone.discard(subscriber)
+        SUBSCRIPTIONS_OPEN.dec()
         index, key = self._index_of(subscriber)
         watchers = index.get(key)
         if watchers is not None:

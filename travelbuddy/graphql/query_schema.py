@@ -26,6 +26,7 @@ from travelbuddy.graphql.limits import (
     schema_config,
     schema_extensions,
 )
+from travelbuddy.graphql.operation_metrics import OperationMetrics
 from travelbuddy.graphql.query_types import (
     Booking,
     BookingConnection,
@@ -168,7 +169,8 @@ async def _watch(info: Info[GraphQLContext, None], booking_id: str | None
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The query schema with the error masking and abuse limits the settings ask for."""
     return ServiceSchema(query=Query, subscription=Subscription,
-                         extensions=[*schema_extensions(settings, check_text=True),
+                         extensions=[OperationMetrics.of("query"),
+                                     *schema_extensions(settings, check_text=True),
                                      CommandEndpointHint],
                          config=schema_config(settings),
                          execution_context_class=execution_context_class(settings))

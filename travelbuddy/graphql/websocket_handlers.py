@@ -45,6 +45,7 @@ from travelbuddy.graphql.authentication import UNAUTHORIZED_CLOSE_CODE, WebSocke
 from travelbuddy.graphql.websocket_budget import WebSocketBudget
 from travelbuddy.graphql.websocket_frames import legacy_frame_problem, transport_frame_problem
 from travelbuddy.observability.logs import get_logger
+from travelbuddy.observability.metrics import WEBSOCKETS_OPEN
 
 log = get_logger(__name__)
 
@@ -69,7 +70,9 @@ class SocketGuard:
     async def open(self) -> bool:
         """Counts the socket; when the process is full, closes it (1013) and says False."""
         self._counted = self._budget.open_socket()
-        if not self._counted:
+        if self._counted:
+            WEBSOCKETS_OPEN.inc()
+        else:
             await self.close(TRY_AGAIN_LATER_CLOSE_CODE, "Too many open websockets")
         return self._counted
 
@@ -83,6 +86,7 @@ class SocketGuard:
             self._context.admitted_customer = None
         if self._counted:
             self._budget.close_socket()
+            WEBSOCKETS_OPEN.dec()
             self._counted = False
 
     async def refuse_frame(self, reason: str) -> None:

@@ -155,6 +155,17 @@ class Bus(Protocol):
         """Release connections; subscriptions are stopped by their owners before."""
 
 
+async def group_lag(bus: Bus, group_id: str, topics: Sequence[str]) -> int | None:
+    """Messages of `topics` the group has not committed yet (None when the bus cannot
+    say now)."""
+    try:
+        ends = await bus.end_offsets(topics)
+        committed = await bus.committed_offsets(group_id, topics)
+    except BusUnavailable:
+        return None
+    return sum(max(end - committed.get(partition, 0), 0) for partition, end in ends.items())
+
+
 def by_partition(messages: Iterable[Message]) -> dict[TopicPartition, list[Message]]:
     """The messages grouped by partition, each group in the order given."""
     grouped: dict[TopicPartition, list[Message]] = {}

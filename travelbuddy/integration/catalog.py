@@ -8,6 +8,7 @@ from pydantic import TypeAdapter, ValidationError
 from travelbuddy.integration.bus import Bus, by_partition
 from travelbuddy.integration.messages import CatalogEntry, CatalogFlight, CatalogHotel
 from travelbuddy.integration.topics import CATALOG
+from travelbuddy.observability import metrics
 from travelbuddy.observability.logs import get_logger
 from travelbuddy.readmodels.ports import CatalogStore
 
@@ -44,10 +45,14 @@ async def run_catalog_projector(
                 except ValidationError as error:
                     log.warning("catalog_entry_skipped", key=key,
                                 error=error.errors()[0]["msg"])
+                    metrics.FOLLOWER_PARKED.labels(metrics.CATALOG, "invalid_entry").inc()
                     continue
                 await catalog.put(entry.hotel if isinstance(entry, CatalogHotel)
                                   else entry.flight)
+            metrics.FOLLOWER_HANDLED.labels(metrics.CATALOG).inc(len(batch))
             for messages in by_partition(batch).values():
                 await subscription.commit(messages[-1])
+            if batch:
+                metrics.offsets_committed(metrics.CATALOG)
     finally:
         await subscription.stop()

@@ -58,6 +58,12 @@ from travelbuddy.integration.messages import (
 )
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES, RESERVATIONS_DLQ
 from travelbuddy.observability.logs import bound, get_logger
+from travelbuddy.observability.metrics import (
+    FOLLOWER_HANDLED,
+    FOLLOWER_PARKED,
+    INBOUND,
+    offsets_committed,
+)
 from travelbuddy.observability.retries import RETRY, Backoff, retrying
 from travelbuddy.observability.tracing import traced_message
 
@@ -192,6 +198,7 @@ class InboundConsumer:
                 return self._rewind(subscription, batch[index:])
             with bound(**_where(message)):
                 await self._handle(message)
+                FOLLOWER_HANDLED.labels(INBOUND).inc()
                 committed = await self._commit(subscription, message)
             if not committed:
                 return self._rewind(subscription, batch[index + 1:])
@@ -265,6 +272,7 @@ class InboundConsumer:
         key = (message.key or b"").decode("utf-8", errors="replace")
         await self._retrying("inbound_dead_letter", send, transient=(BusUnavailable,))
         self.dead_lettered += 1
+        FOLLOWER_PARKED.labels(INBOUND, poison.error_type).inc()
         log.warning("dead_lettered", error_type=poison.error_type,
                     booking_id=reply.booking_id if reply else None,
                     reply_id=reply.reply_id if reply else None, key=key, error=poison.reason)
@@ -280,6 +288,7 @@ class InboundConsumer:
         except CommitRejected as error:
             log.warning("commit_skipped", commit_offset=offset, error=repr(error))
             return False
+        offsets_committed(INBOUND)
         return True
 
     async def _retrying(

@@ -38,6 +38,7 @@ from travelbuddy.integration.kafka import (
 )
 from travelbuddy.integration.topics import TOPICS, TopicSpec
 from travelbuddy.observability.logs import get_logger
+from travelbuddy.observability.metrics import AssignedPartitions, observed_publish
 
 log = get_logger(__name__)
 
@@ -72,6 +73,7 @@ class KafkaBus:
         with unavailable_on_kafka_errors():
             await ensure_topics(self.bootstrap_servers, self._topics)
 
+    @observed_publish
     async def publish(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()
     ) -> None:
@@ -204,6 +206,7 @@ class KafkaSubscription:
         self._from_end = from_end
         self._listener = _RebalanceListener()
         self._consumer: AIOKafkaConsumer | None = None
+        self._assigned_partitions = AssignedPartitions(group_id)
 
     async def start(self) -> None:
         """Start the consumer, wait for its partitions, and resolve where each starts."""
@@ -242,6 +245,7 @@ class KafkaSubscription:
             batches = await consumer.getmany(
                 timeout_ms=int(timeout_s * 1000), max_records=max_messages
             )
+        self._assigned_partitions.set(len(consumer.assignment()))
         return [message_of(record) for records in batches.values() for record in records]
 
     async def commit(self, message: Message) -> None:
@@ -273,6 +277,7 @@ class KafkaSubscription:
     async def stop(self) -> None:
         """Stop the consumer: the group hands its partitions to the other members."""
         consumer, self._consumer = self._consumer, None
+        self._assigned_partitions.set(0)
         if consumer is not None:
             await consumer.stop()
 

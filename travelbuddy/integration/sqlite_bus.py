@@ -35,6 +35,7 @@ from pathlib import Path
 from travelbuddy.integration.bus import CommitRejected, Headers, Message, TopicPartition
 from travelbuddy.integration.sqlite_bus_file import SqliteBusFile
 from travelbuddy.integration.topics import TOPICS, TopicSpec
+from travelbuddy.observability.metrics import AssignedPartitions, observed_publish
 
 OTHER_WRITERS_SECONDS = 0.25
 """How long a waiting reader trusts this process's wake-ups before looking at the file."""
@@ -61,6 +62,7 @@ class SqliteBus:
     async def ensure_topics(self) -> None:
         """Nothing to do: the topics are made in the file when it is opened."""
 
+    @observed_publish
     async def publish(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers = ()
     ) -> None:
@@ -159,6 +161,7 @@ class SqliteSubscription:
         """The member before stopped: take the partitions at the next poll."""
         self._stopped = False
         self._next_first = 0
+        self._assigned_partitions = AssignedPartitions(group_id)
 
     async def start(self) -> None:
         """Become active (or wait in line, in a group with an active member)."""
@@ -187,6 +190,7 @@ class SqliteSubscription:
             if self._taking_over:
                 await self._activate()
                 self._taking_over = False
+            self._assigned_partitions.set(self.assigned_partitions)
             if self._positions is not None:
                 messages = await self._next(POLL_LIMIT if max_messages is None else max_messages)
                 if messages:
@@ -245,6 +249,7 @@ class SqliteSubscription:
         """Leave the group; the next member in line resumes from the committed offsets."""
         self._stopped = True
         self._positions = None
+        self._assigned_partitions.set(0)
         if self._group_id is not None:
             await self._bus._leave(self, self._group_id)
 

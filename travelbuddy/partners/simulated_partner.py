@@ -30,6 +30,7 @@ from travelbuddy.integration.messages import (
 )
 from travelbuddy.integration.topics import BOOKINGS
 from travelbuddy.observability.logs import bound, get_logger
+from travelbuddy.observability.metrics import PARTNER_REPLIES
 from travelbuddy.observability.tracing import consuming, outgoing_headers
 
 log = get_logger(__name__)
@@ -136,6 +137,7 @@ class SimulatedPartner(ABC):
                     await self.bus.publish(self.reply_topic, reply.booking_id.encode(),
                                            reply.model_dump_json().encode(), outgoing_headers())
                     self.replies_sent += 1
+                    PARTNER_REPLIES.labels(self.name, reply.type.rpartition(".")[2]).inc()
         for envelope, replies in answering.values():
             for reply in replies:
                 _log_reply(reply, envelope)

@@ -23,6 +23,7 @@ from typing import Any
 from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor
 from travelbuddy.eventstore.port import EventStore, MalformedEvent, StoredEvent
 from travelbuddy.observability.logs import bound, get_logger
+from travelbuddy.observability.metrics import FOLLOWER_HANDLED, FOLLOWER_PARKED, follower_of
 from travelbuddy.observability.tracing import traced_batch
 from travelbuddy.readmodels.ports import Checkpoint, ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.projections import Projection
@@ -120,6 +121,7 @@ class ProjectorRunner:
             except MalformedEvent as error:
                 malformed += 1
                 self.parked += 1
+                FOLLOWER_PARKED.labels(follower_of(self.name), type(error).__name__).inc()
                 log.error("malformed_event_parked", projector=self.name, error=str(error))
                 await self._read_models.parked.park_malformed(
                     str(error.document.get("_id")), error.document, str(error))
@@ -156,11 +158,14 @@ class ProjectorRunner:
                 await projection.apply(events, batch)
             await self._read_models.commit(batch)
             self.applied += len(events)
+            FOLLOWER_HANDLED.labels(follower_of(self.name)).inc(len(events))
             self._log_parked(batch)
 
     def _log_parked(self, batch: ProjectionBatch) -> None:
         for projection, event, error in batch.parked:
             self.parked += 1
+            # The error reads "<exception class>: <message>": the class is the reason.
+            FOLLOWER_PARKED.labels(follower_of(self.name), error.partition(":")[0]).inc()
             log.warning(
                 "projection_failed", projector=self.name, projection=projection,
                 stream_id=event.stream_id, version=event.version, event_type=event.type,

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 from travelbuddy.observability.logs import get_logger
+from travelbuddy.observability.metrics import FOLLOWER_LEASE_HELD, follower_of
 from travelbuddy.readmodels.ports import Lease, LeaseLost, LeaseStore
 
 log = get_logger(__name__)
@@ -54,6 +55,7 @@ class SingleActive:
         self._renew_every = renew_every
         self._standby_poll = standby_poll
         self.lease: Lease | None = None
+        self._held = FOLLOWER_LEASE_HELD.labels(follower_of(name))  # 0 while standing by
 
     @property
     def fencing(self) -> int | None:
@@ -93,6 +95,7 @@ class SingleActive:
             lease = await self._leases.acquire(self.name, self.owner, self._ttl)
             if lease is not None:
                 self.lease = lease
+                self._held.inc()
                 log.info("lease_acquired", lease=self.name, owner=self.owner,
                          fencing=lease.fencing)
                 return
@@ -123,5 +126,6 @@ class SingleActive:
         lease, self.lease = self.lease, None
         if lease is None:
             return
+        self._held.dec()
         with contextlib.suppress(Exception):  # a clean stop should not fail on the way out
             await asyncio.shield(self._leases.release(lease))

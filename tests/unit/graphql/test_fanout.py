@@ -7,6 +7,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Collection
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from travelbuddy.graphql.fanout import BookingUpdates, SubscriberTooSlow
 from travelbuddy.readmodels.ports import RESYNC, PageKey, Resync, View
@@ -244,14 +245,23 @@ async def test_resync_rereads_the_current_state_and_sends_only_what_is_newer(
     await updates.aclose()
 
 
+def metric(name: str, **labels: str) -> float:
+    """The process's metric now (travelbuddy.observability.metrics), 0 before its first use."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 async def test_slow_subscriber_is_ended_while_others_on_the_booking_get_every_change(
     views: FakeBookingViews, hub: BookingUpdates
 ) -> None:
+    dropped, pushes = (metric("travelbuddy_subscribers_dropped_total", reason="too_slow"),
+                       metric("travelbuddy_subscription_pushes_total"))
+    opened = metric("travelbuddy_subscriptions_open")
     views.store(booking("b-1", 1))
     slow = hub.watch(ALICE, "b-1")
     fast = hub.watch(ALICE, "b-1")
     await next_of(slow)
     await next_of(fast)
+    assert metric("travelbuddy_subscriptions_open") == opened + 2
 
     for version in range(2, 8):
         views.write(booking("b-1", version))
@@ -259,10 +269,14 @@ async def test_slow_subscriber_is_ended_while_others_on_the_booking_get_every_ch
 
     assert hub.dropped_slow == 1
     assert hub.subscribers == 1
+    assert metric("travelbuddy_subscribers_dropped_total", reason="too_slow") == dropped + 1
+    assert metric("travelbuddy_subscription_pushes_total") == pushes + 2 + 6
+    assert metric("travelbuddy_subscriptions_open") == opened + 1
     with pytest.raises(SubscriberTooSlow, match="did not keep up"):
         await next_of(slow)
     await fast.aclose()
     assert hub.subscribers == 0
+    assert metric("travelbuddy_subscriptions_open") == opened
 
 
 async def test_closing_a_subscription_unregisters_it(
