@@ -70,7 +70,8 @@ def metric_names(expression: str) -> set[str]:
 def dashboard_expressions(dashboard: dict[str, Any] | None = None) -> list[str]:
     """Every query of every panel of the dashboard (rows included)."""
     document = dashboard or json.loads(DASHBOARD.read_text())
-    panels = [*document["panels"], *(p for row in document["panels"] for p in row.get("panels", []))]
+    panels = [*document["panels"],
+              *(panel for row in document["panels"] for panel in row.get("panels", []))]
     return [target["expr"] for panel in panels for target in panel.get("targets", [])]
 
 
