@@ -23,7 +23,7 @@ from tests.integration.served import service_environment
 from tests.promql import MADE_BY_PROMETHEUS, exposed_names, used_names
 from tests.services.testbed import free_port
 from travelbuddy.config import Settings
-from travelbuddy.integration.kafka_bus import KafkaBus
+from travelbuddy.integration.kafka import ensure_topics
 
 TRAVELBUDDY = str(Path(sys.executable).with_name("travelbuddy"))
 WORKERS = ("projector", "relay", "inbound", "partners")
@@ -60,7 +60,7 @@ def workers(
     tmp_path: Path, mongodb_url: str, kafka_bootstrap_servers: str, database_name: str
 ) -> Iterator[dict[str, tuple[int, subprocess.Popen[bytes], Path]]]:
     """Each worker command on the test MongoDB and Kafka, serving /metrics on a free port."""
-    asyncio.run(KafkaBus(kafka_bootstrap_servers).ensure_topics())  # auto-creation is off
+    asyncio.run(ensure_topics(kafka_bootstrap_servers))  # auto-creation is off
     settings = Settings(mongodb_url=mongodb_url, mongodb_database=database_name,
                         data_dir=tmp_path / "workers")
     started: dict[str, tuple[int, subprocess.Popen[bytes], Path]] = {}
