@@ -333,3 +333,160 @@ def test_every_process_listens_on_all_interfaces_of_its_container(
     for name in ("api", "projector", "relay", "inbound", "partners"):
         assert services[name].get("environment", {}).get("TRAVELBUDDY_HOST", "0.0.0.0") \
             == "0.0.0.0", name
+
+
+# The operations side: Prometheus, Grafana, Jaeger and what the service's processes tell
+# them. Config files live under ops/ and are mounted read-only.
+
+OPERATIONS = ("prometheus", "grafana", "jaeger")
+PINNED_IMAGES = {
+    "prometheus": r"prom/prometheus:v3\.\d+\.\d+",
+    "grafana": r"grafana/grafana:12\.\d+\.\d+",  # 13 rejects classic dashboard files
+    "jaeger": r"jaegertracing/jaeger:2\.\d+\.\d+",  # v2's one image is the all-in-one
+}
+API_PORT = 8000
+
+
+def mounted(service: dict[str, Any], container_path: str) -> Path:
+    """The file or folder of the checkout that `service` sees at `container_path`, through
+    a read-only bind mount of it or of a folder above it."""
+    for volume in service.get("volumes", []):
+        source, target, *mode = str(volume).split(":")
+        if source.startswith("./") and (container_path + "/").startswith(target.rstrip("/") + "/"):
+            assert mode == ["ro"], volume
+            return ROOT / source / Path(container_path).relative_to(target)
+    raise AssertionError(f"{container_path} is not mounted: {service.get('volumes')}")
+
+
+@pytest.fixture(scope="module")
+def prometheus_config(services: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    flags = dict(part.split("=", 1) for part in command(services["prometheus"]))
+    config: dict[str, Any] = yaml.safe_load(
+        mounted(services["prometheus"], flags["--config.file"]).read_text())
+    return config
+
+
+@pytest.fixture(scope="module")
+def dashboard() -> dict[str, Any]:
+    from tests.promql import DASHBOARD
+
+    loaded: dict[str, Any] = json.loads(DASHBOARD.read_text())
+    return loaded
+
+
+def provisioned(services: dict[str, dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """Grafana's provisioning files of one kind (datasources, dashboards), parsed."""
+    folder = mounted(services["grafana"], f"/etc/grafana/provisioning/{kind}")
+    files = sorted(folder.glob("*.yml")) + sorted(folder.glob("*.yaml"))
+    assert files, folder
+    return [yaml.safe_load(path.read_text()) for path in files]
+
+
+@pytest.mark.parametrize("name", OPERATIONS)
+def test_operations_services_run_pinned_images(
+    name: str, services: dict[str, dict[str, Any]]
+) -> None:
+    assert re.fullmatch(PINNED_IMAGES[name], services[name]["image"])
+    assert services[name]["restart"] == "unless-stopped"
+
+
+def test_prometheus_scrapes_every_service_process_where_it_serves_metrics(
+    services: dict[str, dict[str, Any]], prometheus_config: dict[str, Any]
+) -> None:
+    scraped = {
+        (job["job_name"], job.get("metrics_path", "/metrics"), job.get("scheme", "http")):
+        [target for static in job["static_configs"] for target in static["targets"]]
+        for job in prometheus_config["scrape_configs"]
+    }
+    for name in CLI_SUBCOMMANDS:
+        # The API on its HTTP port, each worker on its metrics port, as compose sets it.
+        port = API_PORT if name == "api" else int(
+            environment(services[name])["TRAVELBUDDY_METRICS_PORT"])
+        assert scraped[(name, "/metrics", "http")] == [f"{name}:{port}"]
+    assert 9090 in published_container_ports(services["prometheus"])
+
+
+def test_prometheus_loads_the_alert_rules_it_is_given(
+    services: dict[str, dict[str, Any]], prometheus_config: dict[str, Any]
+) -> None:
+    from tests.promql import ALERTS
+
+    (rule_file,) = prometheus_config["rule_files"]
+    assert mounted(services["prometheus"], rule_file) == ALERTS
+
+
+def test_grafana_is_provisioned_with_prometheus_and_the_dashboard(
+    services: dict[str, dict[str, Any]], prometheus_config: dict[str, Any],
+    dashboard: dict[str, Any],
+) -> None:
+    from tests.promql import DASHBOARD
+
+    (datasources,) = provisioned(services, "datasources")
+    (prometheus,) = datasources["datasources"]
+    assert prometheus["type"] == "prometheus"
+    assert urlsplit(prometheus["url"]).netloc == "prometheus:9090"  # the compose service
+    # $__rate_interval is four of these: a rate() over fewer scrapes may show nothing.
+    assert prometheus["jsonData"]["timeInterval"] == prometheus_config["global"]["scrape_interval"]
+    assert "prometheus" in dependency_conditions(services["grafana"])
+
+    (dashboards,) = provisioned(services, "dashboards")
+    (provider,) = dashboards["providers"]
+    assert mounted(services["grafana"], provider["options"]["path"]) == DASHBOARD.parent
+    home = environment(services["grafana"])["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert mounted(services["grafana"], home) == DASHBOARD
+    assert 3000 in published_container_ports(services["grafana"])
+
+    panels = [panel for panel in dashboard["panels"] if panel["type"] != "row"]
+    assert len(panels) >= 10
+    for panel in panels:
+        assert panel["datasource"] == {"type": "prometheus", "uid": prometheus["uid"]}, panel
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            assert target["datasource"] == panel["datasource"], panel["title"]
+            assert target["expr"].strip(), panel["title"]
+
+
+def test_the_dashboard_shows_what_operators_watch(dashboard: dict[str, Any]) -> None:
+    from tests.promql import dashboard_expressions, metric_names
+
+    read = {name for expression in dashboard_expressions(dashboard)
+            for name in metric_names(expression)}
+    assert read >= {
+        "travelbuddy_commands_total", "travelbuddy_command_duration_seconds",
+        "travelbuddy_graphql_operations_total", "travelbuddy_follower_lag_events",
+        "travelbuddy_follower_lag_seconds", "travelbuddy_follower_parked_total",
+        "travelbuddy_subscriptions_open", "travelbuddy_websockets_open",
+        "travelbuddy_kafka_publish_errors_total", "travelbuddy_kafka_publish_duration_seconds",
+        "travelbuddy_retries_total", "travelbuddy_worker_restarts_total",
+    }
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+
+
+def test_every_alert_rule_says_how_bad_it_is_and_what_to_do() -> None:
+    from tests.promql import alert_rules
+
+    rules = alert_rules()
+    assert {rule["alert"] for rule in rules} >= {
+        "FollowerLagging", "DeadLettersGrowing", "RelayNotPublishing", "WorkerRestarting",
+        "TargetDown",
+    }
+    for rule in rules:
+        assert rule["expr"].strip(), rule["alert"]
+        assert re.fullmatch(r"\d+[smh]", rule["for"]), rule["alert"]
+        assert rule["labels"]["severity"] in ("critical", "warning"), rule["alert"]
+        assert rule["annotations"]["summary"].strip(), rule["alert"]
+        assert len(rule["annotations"]["description"].split()) >= 15, rule["alert"]
+
+
+@pytest.mark.parametrize("name", CLI_SUBCOMMANDS)
+def test_each_process_sends_traces_to_jaeger_and_logs_json(
+    name: str, services: dict[str, dict[str, Any]]
+) -> None:
+    env = environment(services[name])
+    endpoint = urlsplit(env["OTEL_EXPORTER_OTLP_ENDPOINT"])
+    assert (endpoint.scheme, endpoint.netloc) == ("http", "jaeger:4318")  # OTLP over HTTP
+    assert env["OTEL_SERVICE_NAME"] == f"travelbuddy-{name}"
+    assert env["TRAVELBUDDY_LOG_FORMAT"] == "json"
+    assert "jaeger" in dependency_conditions(services[name])
+    assert {4318, 16686} <= published_container_ports(services["jaeger"])
