@@ -3,6 +3,8 @@
 The position (an autoincrement key) orders every event of every stream and is the
 embedded change feed's resume token. A unique (stream_id, version) constraint gives the
 same optimistic concurrency as the MongoDB adapter, and an append is one transaction.
+Each row keeps its stream's owner in a column of its own (`read(stream_id, owner)`); a
+file written before that column is migrated when it is opened (see `migration.py`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from travelbuddy.eventstore.feeds import FeedCursor
+from travelbuddy.eventstore.migration import (
+    OWNER_AND_COMMAND_KEYS,
+    current_command_key,
+    stream_owner,
+)
 from travelbuddy.eventstore.port import (
     ConcurrencyError,
     DuplicateCommand,
@@ -38,6 +45,7 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     metadata TEXT NOT NULL,
     command_key TEXT UNIQUE,
+    owner TEXT,
     UNIQUE (stream_id, version)
 );
 """
@@ -56,6 +64,33 @@ def metadata_json(metadata: EventMetadata) -> str:
     document = metadata.as_document()
     document["recorded_at"] = metadata.recorded_at.isoformat()
     return json.dumps(document)
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Give rows written before the owner column their owner and current command key
+    (see `migration.py`); once per file, in one transaction."""
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= OWNER_AND_COMMAND_KEYS:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if "owner" not in {column[1] for column in connection.execute("PRAGMA table_info(events)")}:
+            connection.execute("ALTER TABLE events ADD COLUMN owner TEXT")
+        older = connection.execute(
+            "SELECT event.position, event.metadata, first.metadata FROM events AS event"
+            " LEFT JOIN events AS first ON first.stream_id = event.stream_id"
+            " AND first.version = 1 WHERE event.owner IS NULL").fetchall()
+        updates = []
+        for position, metadata, first in older:
+            fields = json.loads(metadata)
+            updates.append((stream_owner(first and json.loads(first), fields),
+                            current_command_key(fields), position))
+        connection.executemany(
+            "UPDATE events SET owner = ?, command_key = ? WHERE position = ?", updates)
+        connection.execute(f"PRAGMA user_version = {OWNER_AND_COMMAND_KEYS}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
 
 
 def row_event(row: tuple[Any, ...]) -> StoredEvent:
@@ -78,6 +113,7 @@ class SqliteEventStore:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.executescript(SCHEMA)
+        migrate(self._connection)
         self._lock = threading.Lock()
         self._appended = asyncio.Event()
         self.appends = 0
@@ -102,7 +138,7 @@ class SqliteEventStore:
         rows = [
             (stream_id, expected_version + offset, e.type, e.schema_version, json.dumps(e.data),
              metadata_json(e.metadata),
-             _command_key(e.metadata.command_id, e.metadata.issued_by))
+             _command_key(e.metadata.command_id, e.metadata.issued_by), e.metadata.customer_id)
             for offset, e in enumerate(events, start=1)
         ]
 
@@ -120,7 +156,7 @@ class SqliteEventStore:
                         raise ConcurrencyError(stream_id, expected_version)
                     self._connection.executemany(
                         "INSERT INTO events (stream_id, version, type, schema_version, data,"
-                        " metadata, command_key) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                        " metadata, command_key, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 except sqlite3.IntegrityError as error:
                     self._connection.execute("ROLLBACK")
                     if "command_key" in str(error):
@@ -151,10 +187,16 @@ class SqliteEventStore:
             async with asyncio.timeout(within):
                 await self._appended.wait()
 
-    async def read(self, stream_id: str) -> list[StoredEvent]:
-        """All events of a stream in version order."""
-        rows = await self._run(
-            f"SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY version", (stream_id,))
+    async def read(self, stream_id: str, owner: str | None = None) -> list[StoredEvent]:
+        """All events of a stream in version order; with `owner`, only if it is theirs."""
+        if owner is None:
+            rows = await self._run(
+                f"SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY version",
+                (stream_id,))
+        else:
+            rows = await self._run(
+                f"SELECT {COLUMNS} FROM events WHERE stream_id = ? AND owner = ?"
+                " ORDER BY version", (stream_id, owner))
         return [row_event(row) for row in rows]
 
     async def read_all(self) -> AsyncIterator[StoredEvent]:
