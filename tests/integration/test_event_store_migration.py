@@ -38,6 +38,7 @@ async def age_sqlite(services: Services) -> None:
             if fields.get("command_id") is not None:
                 connection.execute("UPDATE events SET command_key = ? WHERE position = ?", (
                     old_command_key(fields["command_id"], fields["issued_by"]), position))
+        connection.execute("DROP INDEX events_by_owner")
         connection.execute("ALTER TABLE events DROP COLUMN owner")
         connection.execute("PRAGMA user_version = 0")
 

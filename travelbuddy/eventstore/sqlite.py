@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import sqlite3
 import threading
 from collections import deque
@@ -30,10 +31,13 @@ from travelbuddy.eventstore.port import (
     ConcurrencyError,
     DuplicateCommand,
     EventMetadata,
+    MalformedEvent,
     NewEvent,
     StoredEvent,
     command_key,
 )
+
+log = logging.getLogger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -49,6 +53,8 @@ CREATE TABLE IF NOT EXISTS events (
     UNIQUE (stream_id, version)
 );
 """
+OWNER_INDEX = "CREATE INDEX IF NOT EXISTS events_by_owner ON events (stream_id, owner, version)"
+"""A read for an owner finds another owner's stream as an unknown one, in the index alone."""
 PAGE = 500
 # The feed is woken by this process's appends; another process appending to the same file
 # (`travelbuddy seed`) is seen within this bound.
@@ -94,13 +100,20 @@ def migrate(connection: sqlite3.Connection) -> None:
 
 
 def row_event(row: tuple[Any, ...]) -> StoredEvent:
+    """An event row read back. Raises MalformedEvent for a row that is not one (its data
+    or metadata not the JSON an append writes: written to the file by something else)."""
     position, stream_id, version, type_name, schema_version, data, metadata = row
-    fields = json.loads(metadata)
-    fields["recorded_at"] = dt.datetime.fromisoformat(fields["recorded_at"])
-    return StoredEvent(
-        stream_id=stream_id, version=version, type=type_name, schema_version=schema_version,
-        data=json.loads(data), metadata=EventMetadata.from_document(fields), position=position,
-    )
+    try:
+        fields = json.loads(metadata)
+        fields["recorded_at"] = dt.datetime.fromisoformat(fields["recorded_at"])
+        return StoredEvent(
+            stream_id=stream_id, version=version, type=type_name,
+            schema_version=schema_version, data=json.loads(data),
+            metadata=EventMetadata.from_document(fields), position=position,
+        )
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        document = dict(zip(("_id", *COLUMNS.split(", ")[1:]), row, strict=True))
+        raise MalformedEvent(document, error) from error
 
 
 class SqliteEventStore:
@@ -114,6 +127,7 @@ class SqliteEventStore:
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.executescript(SCHEMA)
         migrate(self._connection)
+        self._connection.execute(OWNER_INDEX)  # after the migration: older files lack `owner`
         self._lock = threading.Lock()
         self._appended = asyncio.Event()
         self.appends = 0
@@ -208,17 +222,21 @@ class SqliteEventStore:
                 f"SELECT {COLUMNS} FROM events WHERE (stream_id, version) > (?, ?)"
                 " ORDER BY stream_id, version LIMIT ?", (*after, PAGE))
             for row in rows:
-                yield row_event(row)
+                try:
+                    yield row_event(row)
+                except MalformedEvent as error:
+                    # Not an event: skip it, loudly, rather than stop every follower.
+                    log.error("event=malformed_event_skipped error=%s", error)
             if len(rows) < PAGE:
                 return
             after = (rows[-1][1], rows[-1][2])
 
-    async def read_page(self, after_position: int) -> list[StoredEvent]:
-        """Up to a page of events after a position, in position order."""
-        rows = await self._run(
+    async def read_page(self, after_position: int) -> list[tuple[Any, ...]]:
+        """Up to a page of event rows after a position, in position order (`row_event`
+        reads each)."""
+        return await self._run(
             f"SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
             (after_position or 0, PAGE))
-        return [row_event(row) for row in rows]
 
     async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
         """The event a command of this sender and id produced, if it was handled."""
@@ -255,7 +273,7 @@ class SqliteFeedCursor:
     def __init__(self, store: SqliteEventStore, position: int) -> None:
         self._store = store
         self.resume_token: Any = position
-        self._buffer: deque[StoredEvent] = deque()
+        self._buffer: deque[tuple[Any, ...]] = deque()
         self._appends_seen = store.appends
 
     async def try_next(self) -> StoredEvent | None:
@@ -264,9 +282,9 @@ class SqliteFeedCursor:
             self._buffer.extend(await self._store.read_page(self.resume_token))
         if not self._buffer:
             return None
-        event = self._buffer.popleft()
-        self.resume_token = event.position
-        return event
+        row = self._buffer.popleft()
+        self.resume_token = row[0]  # past a malformed row too: it is parked, not retried
+        return row_event(row)
 
     async def wait(self) -> None:
         await self._store.appended(self._appends_seen, OTHER_WRITERS_SECONDS)
