@@ -19,6 +19,7 @@ from bench import (
     command_throughput,
     e2e_latency,
     failover,
+    ownership_timing,
     peer_eventsourcing,
     projection_throughput,
     query_latency,
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "fanout": subscription_fanout,
     "restart": restart,
     "failover": failover,
+    "ownership": ownership_timing,
 }
 """Each module has NAME, USES_MONGODB and `async def run(ctx) -> list[Figure]` (and may
 have `uses_mongodb(sizes) -> bool`, when that depends on the sizes)."""

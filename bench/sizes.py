@@ -52,6 +52,10 @@ class Sizes:
     """Restarts measured per size; the RSS a while later is read on the first."""
     restart_later_seconds: float
     """How long after /readyz said ready the RSS is read again."""
+    ownership_tries: int
+    """Refusals per side and round of benchmark 10 (a foreign booking, an unknown id)."""
+    ownership_bookings: int
+    """Other customers' bookings benchmark 10 cycles through."""
     time_limit: float
     """Seconds any single wait of the harness may take before it gives up."""
 
@@ -85,6 +89,8 @@ FULL = Sizes(
     restart_events=(10_000, 100_000),
     restart_rounds=3,
     restart_later_seconds=10.0,
+    ownership_tries=1_000,
+    ownership_bookings=200,
     time_limit=240.0,
 )
 
@@ -118,5 +124,7 @@ QUICK = Sizes(
     restart_events=(1_000,),
     restart_rounds=1,
     restart_later_seconds=0.5,
+    ownership_tries=300,
+    ownership_bookings=50,
     time_limit=30.0,
 )

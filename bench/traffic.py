@@ -116,8 +116,11 @@ class RecordingStore:
             self.events.append(RecordedEvent(stream_id, version, event))
         return len(stream)
 
-    async def read(self, stream_id: str) -> list[StoredEvent]:
-        return list(self._streams.get(stream_id, []))
+    async def read(self, stream_id: str, owner: str | None = None) -> list[StoredEvent]:
+        stream = self._streams.get(stream_id, [])
+        if owner is not None and stream and stream[0].metadata.customer_id != owner:
+            return []
+        return list(stream)
 
     async def read_all(self) -> AsyncIterator[StoredEvent]:
         for stream in self._streams.values():

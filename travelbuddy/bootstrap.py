@@ -10,6 +10,7 @@ across restarts too.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,7 @@ class Services:
             self.feed,
             [BookingViews(self.read_models), HotelOccupancy(self.read_models)],
             self.single_active(READ_MODELS_PROJECTOR),
+            self.health.followers,
         )
 
     def single_active(self, name: str) -> SingleActive:
@@ -135,7 +137,8 @@ async def build_services(settings: Settings) -> Services:
 async def readiness(services: Services) -> dict[str, Any]:
     """Whether this process can serve, and what stands behind the answer.
 
-    Not ready (a load balancer takes the process out): the read models' first catch-up
+    Not ready (a load balancer takes the process out): a follower of this process failed
+    again and again on the same event (`stuck` names it), the read models' first catch-up
     is not done, the projector is more than `readiness_max_lag` events behind, or the
     relay running in this process has not been able to publish for
     `readiness_relay_stuck_seconds`. Reported for operators, not acted on: every
@@ -154,7 +157,11 @@ async def readiness(services: Services) -> dict[str, Any]:
         followers["catalog"] = {"lag": await group_lag(services.bus, CATALOG_GROUP, [CATALOG])}
     health = services.health
     stuck_for = health.relay_stuck_for()
-    if not projector.caught_up:
+    stuck = {name: dataclasses.asdict(failure)
+             for name, failure in health.followers.stuck().items()}
+    if stuck:
+        verdict = "follower_stuck"
+    elif not projector.caught_up:
         verdict = "catching_up"
     elif projector.lag > settings.readiness_max_lag:
         verdict = "lagging"
@@ -170,6 +177,7 @@ async def readiness(services: Services) -> dict[str, Any]:
         "relay": {"publishing": health.relay_publishing, "error": health.relay_error,
                   "failing_for_seconds": round(stuck_for, 1)},
         "inbound": {"partitions": health.inbound_partitions},
+        "stuck": stuck,
     }
 
 

@@ -37,7 +37,7 @@ async def open_mongo(url: str, database_name: str, within: float = 5.0) -> Mongo
         connectTimeoutMS=milliseconds)
     database = client[database_name]
     store = MongoEventStore(database)
-    await store.create_indexes()
+    await store.setup()
     read_models = MongoReadModels(database)
     await read_models.setup()
     return MongoStores(store, MongoChangeFeed(database[EVENTS]), read_models, client)

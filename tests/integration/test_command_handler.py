@@ -94,8 +94,8 @@ class DelegatingStore:
             self.conflicts += 1
             raise
 
-    async def read(self, stream_id: str) -> list[StoredEvent]:
-        return await self.store.read(stream_id)
+    async def read(self, stream_id: str, owner: str | None = None) -> list[StoredEvent]:
+        return await self.store.read(stream_id, owner)
 
     def read_all(self) -> AsyncIterator[StoredEvent]:
         return self.store.read_all()
@@ -136,9 +136,9 @@ class CountingStore(DelegatingStore):
 
     reads = 0
 
-    async def read(self, stream_id: str) -> list[StoredEvent]:
+    async def read(self, stream_id: str, owner: str | None = None) -> list[StoredEvent]:
         self.reads += 1
-        return await super().read(stream_id)
+        return await super().read(stream_id, owner)
 
 
 class ReadersMeetStore(DelegatingStore):
@@ -149,8 +149,8 @@ class ReadersMeetStore(DelegatingStore):
         self._meeting = asyncio.Barrier(readers)
         self._to_meet = readers
 
-    async def read(self, stream_id: str) -> list[StoredEvent]:
-        events = await super().read(stream_id)
+    async def read(self, stream_id: str, owner: str | None = None) -> list[StoredEvent]:
+        events = await super().read(stream_id, owner)
         if self._to_meet > 0:
             self._to_meet -= 1
             await self._meeting.wait()

@@ -68,6 +68,24 @@ async def test_appended_events_read_back_in_order_with_metadata(store: EventStor
     assert await store.read("booking-unknown") == []
 
 
+async def test_a_read_for_an_owner_answers_another_owners_stream_as_an_unknown_one(
+    store: EventStore,
+) -> None:
+    requested = new_event("BookingRequested")
+    by_partner = replace(new_event("HotelReserved"), metadata=replace(
+        new_event().metadata, issued_by="system:partners"))  # the booking's customer still
+    await store.append("booking-b1", 0, [requested])
+    await store.append("booking-b1", 1, [by_partner])
+
+    owners = await store.read("booking-b1", "alice")
+
+    assert [e.type for e in owners] == ["BookingRequested", "HotelReserved"]
+    assert owners == await store.read("booking-b1")
+    assert await store.read("booking-b1", "bob") == []
+    assert await store.read("booking-b1", "system:partners") == []
+    assert await store.read("booking-unknown", "alice") == []
+
+
 async def test_stale_expected_version_is_rejected_and_writes_nothing(
     store: EventStore,
 ) -> None:

@@ -306,3 +306,37 @@ async def test_the_legacy_protocol_counts_subscriptions_the_same_way(serve: Any)
     assert refused == {"type": "error", "id": "2",
                        "payload": {"message": "Subscription limit of this customer reached"}}
     await until(lambda: server.budget.subscriptions_of("alice") == 0)
+
+
+# --- Close reasons: at most 123 bytes of UTF-8, whatever the client sent ---
+
+LONG_TOKENS = {
+    "a-long-name": "{ a } " + "x" * 300,  # Syntax Error: Unexpected Name 'xxx…'
+    # Syntax Error: Expected '{', found String 'aééé…': 123 bytes end inside an "é"
+    "a-long-multibyte-string": 'query "a' + "é" * 200 + '"',
+}
+
+
+@pytest.mark.parametrize("document", LONG_TOKENS.values(), ids=list(LONG_TOKENS))
+async def test_a_syntax_error_quoting_a_long_token_closes_with_4400_and_a_clipped_reason(
+    serve: Any, caplog: pytest.LogCaptureFixture, document: str
+) -> None:
+    server = await serve()
+    ws = await initialised(server, "alice")
+    caplog.clear()
+    caplog.set_level(logging.INFO)
+
+    await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": document}}))
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(5):
+            while True:
+                await ws.recv()
+    await until(lambda: server.budget.sockets == 0)
+
+    frame = closed.value.rcvd
+    assert frame is not None, "no close frame: the socket was dropped"
+    assert frame.code == 4400
+    assert frame.reason.startswith("Syntax Error: ")
+    assert len(frame.reason.encode()) <= 123
+    assert [r.getMessage() for r in caplog.records  # not another test's Kafka clients
+            if r.levelno >= logging.ERROR and not r.name.startswith("aiokafka")] == []

@@ -6,9 +6,10 @@ first outcome, and lets a customer act only on their own bookings, and never rec
 partner's answer for them.
 
 Neither refusal may tell a customer whether another customer's booking exists: a
-partner's answer from a customer is refused before any booking is read, and another
-customer's booking is decided on exactly as a booking id that does not exist (an empty
-stream), so the answer and the work done are the same.
+partner's answer from a customer is refused before any booking is read, and a customer's
+read of a stream is filtered by owner in the store, which answers another customer's
+booking empty exactly as a booking id that does not exist, so the answer and the work
+done (nothing loaded, nothing folded) are the same.
 
 A command usually costs one write and no read: the state this process last saw of a
 booking (`RecentStates`) stands in for its stream, and a new booking's stream is assumed
@@ -238,9 +239,9 @@ class BookingCommands:
                     return known, await self._decide_on(known, command, caller, now)
                 except DomainError:
                     pass
-        events = await self._store.read(stream)
-        if events and not _may_see(events[0].metadata.customer_id, caller):
-            events = []  # another customer's booking: decided on as one that does not exist
+        # Another customer's booking reads as one that does not exist (see the module doc).
+        owner = None if caller.may_act_on_any_booking else caller.customer_id
+        events = await self._store.read(stream, owner)
         state = fold(event_from_record(e.type, e.schema_version, e.data) for e in events)
         return state, await self._decide_on(state, command, caller, now)
 

@@ -28,7 +28,8 @@ class FeedCursor(Protocol):
     async def try_next(self) -> StoredEvent | None:
         """The next event, or None at once when there is none yet.
 
-        Raises MalformedEvent for a stored document that is not an event (MongoDB).
+        Raises MalformedEvent for a stored document or row that is not an event; the
+        cursor has moved past it.
         """
         ...
 

@@ -3,6 +3,8 @@
 A unique index on (stream_id, version) is the optimistic-concurrency check: an append
 whose expected version is stale collides on it and writes nothing. A sparse unique index
 on metadata.command_key (sender and command id) makes a repeated command collide the same way.
+Each document keeps its stream's owner in `owner` (`read(stream_id, owner)`); documents
+stored before that field are migrated at start-up (`setup`, see `migration.py`).
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar, cast
 
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConnectionFailure, DuplicateKeyError
 
 from travelbuddy.eventstore.feeds import IDLE_POLL_SECONDS, FeedCursor
+from travelbuddy.eventstore.migration import MIGRATION_ID, current_command_key, stream_owner
 from travelbuddy.eventstore.port import (
     ConcurrencyError,
     DuplicateCommand,
@@ -36,6 +39,8 @@ from travelbuddy.observability.logs import get_logger
 log = get_logger(__name__)
 
 EVENTS = "events"
+MIGRATIONS = "event_store_migrations"
+MIGRATION_BATCH = 1_000
 MAX_AWAIT_MS = 500
 STREAM_VERSION_INDEX = "stream_version"
 COMMAND_KEY_INDEX = "command_key"
@@ -44,14 +49,20 @@ Document = dict[str, Any]
 
 
 def event_document(stream_id: str, version: int, event: NewEvent) -> Document:
-    """The stored shape of one event."""
+    """The stored shape of one event: with its stream's owner, and its command key when
+    it has a command id (absent otherwise, not null: the index is sparse)."""
+    metadata = event.metadata.as_document()
+    if event.metadata.command_id is not None:
+        metadata["command_key"] = command_key(event.metadata.command_id,
+                                              event.metadata.issued_by)
     return {
         "stream_id": stream_id,
         "version": version,
         "type": event.type,
         "schema_version": event.schema_version,
         "data": event.data,
-        "metadata": event.metadata.as_document(),
+        "metadata": metadata,
+        "owner": event.metadata.customer_id,
     }
 
 
@@ -105,6 +116,39 @@ class MongoEventStore:
 
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._events: AsyncCollection[Document] = database[EVENTS]
+        self._migrations: AsyncCollection[Document] = database[MIGRATIONS]
+
+    async def setup(self) -> None:
+        """Create the indexes and migrate older documents; safe at every start-up."""
+        await self.create_indexes()
+        await self.migrate()
+
+    async def migrate(self) -> None:
+        """Give documents stored before the `owner` field their owner and current command
+        key (see `migration.py`); done once per database, harmless when repeated."""
+        if await self._migrations.find_one({"_id": MIGRATION_ID}) is not None:
+            return
+        first_events: dict[str, Document | None] = {}
+        updates: list[UpdateOne] = []
+        async for document in self._events.find({"owner": {"$exists": False}}):
+            try:
+                stream, metadata = document["stream_id"], document["metadata"]
+                if stream not in first_events:
+                    first = await self._events.find_one({"stream_id": stream, "version": 1})
+                    first_events[stream] = first["metadata"] if first else None
+                fields: Document = {"owner": stream_owner(first_events[stream], metadata)}
+                if (key := current_command_key(metadata)) is not None:
+                    fields["metadata.command_key"] = key
+            except (KeyError, TypeError):  # not an event: left for the followers to park
+                continue
+            updates.append(UpdateOne({"_id": document["_id"]}, {"$set": fields}))
+            if len(updates) == MIGRATION_BATCH:
+                await self._events.bulk_write(updates, ordered=False)
+                updates = []
+        if updates:
+            await self._events.bulk_write(updates, ordered=False)
+        await self._migrations.update_one(
+            {"_id": MIGRATION_ID}, {"$set": {"done_at": dt.datetime.now(dt.UTC)}}, upsert=True)
 
     async def create_indexes(self) -> None:
         """Create the store's indexes; safe to call at every start-up."""
@@ -126,8 +170,6 @@ class MongoEventStore:
         event = events[0]
         document = event_document(stream_id, expected_version + 1, event)
         command_id, issued_by = event.metadata.command_id, event.metadata.issued_by
-        if command_id is not None:  # absent otherwise, not null: the index is sparse
-            document["metadata"]["command_key"] = command_key(command_id, issued_by)
         try:
             await self._events.insert_one(document)
         except DuplicateKeyError as error:
@@ -136,9 +178,12 @@ class MongoEventStore:
             raise ConcurrencyError(stream_id, expected_version) from error
         return expected_version + 1
 
-    async def read(self, stream_id: str) -> list[StoredEvent]:
-        """All events of a stream in version order."""
-        cursor = self._events.find({"stream_id": stream_id}).sort("version", ASCENDING)
+    async def read(self, stream_id: str, owner: str | None = None) -> list[StoredEvent]:
+        """All events of a stream in version order; with `owner`, only if it is theirs."""
+        query: Document = {"stream_id": stream_id}
+        if owner is not None:
+            query["owner"] = owner
+        cursor = self._events.find(query).sort("version", ASCENDING)
         return [stored_event(document) async for document in cursor]
 
     async def read_all(self) -> AsyncIterator[StoredEvent]:

@@ -122,7 +122,12 @@ class StoredEvent:
 
 
 class EventStore(Protocol):
-    """Streams of events; an append is all or nothing and checks the expected version."""
+    """Streams of events; an append is all or nothing and checks the expected version.
+
+    Every event of a stream carries the stream's owner in `metadata.customer_id` (the
+    command handler writes the booking's customer there, whoever sent the command); the
+    stores keep it beside the event as `owner`, which `read(stream_id, owner)` filters on.
+    """
 
     async def append(
         self, stream_id: str, expected_version: int, events: Sequence[NewEvent]
@@ -136,8 +141,14 @@ class EventStore(Protocol):
         """
         ...
 
-    async def read(self, stream_id: str) -> list[StoredEvent]:
-        """All events of a stream, in version order (empty for an unknown stream)."""
+    async def read(self, stream_id: str, owner: str | None = None) -> list[StoredEvent]:
+        """All events of a stream, in version order (empty for an unknown stream).
+
+        With `owner`, only a stream of that owner (the customer of its first event,
+        stored on every event as the stream's owner): another's stream is answered empty
+        by the store itself, with the same work as a stream that does not exist, so a
+        caller cannot tell the two apart, not even by the time the answer takes.
+        """
         ...
 
     def read_all(self) -> AsyncIterator[StoredEvent]:

@@ -3,6 +3,8 @@
 The position (an autoincrement key) orders every event of every stream and is the
 embedded change feed's resume token. A unique (stream_id, version) constraint gives the
 same optimistic concurrency as the MongoDB adapter, and an append is one transaction.
+Each row keeps its stream's owner in a column of its own (`read(stream_id, owner)`); a
+file written before that column is migrated when it is opened (see `migration.py`).
 """
 
 from __future__ import annotations
@@ -19,14 +21,23 @@ from pathlib import Path
 from typing import Any
 
 from travelbuddy.eventstore.feeds import FeedCursor
+from travelbuddy.eventstore.migration import (
+    OWNER_AND_COMMAND_KEYS,
+    current_command_key,
+    stream_owner,
+)
 from travelbuddy.eventstore.port import (
     ConcurrencyError,
     DuplicateCommand,
     EventMetadata,
+    MalformedEvent,
     NewEvent,
     StoredEvent,
     command_key,
 )
+from travelbuddy.observability.logs import get_logger
+
+log = get_logger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -38,9 +49,12 @@ CREATE TABLE IF NOT EXISTS events (
     data TEXT NOT NULL,
     metadata TEXT NOT NULL,
     command_key TEXT UNIQUE,
+    owner TEXT,
     UNIQUE (stream_id, version)
 );
 """
+OWNER_INDEX = "CREATE INDEX IF NOT EXISTS events_by_owner ON events (stream_id, owner, version)"
+"""A read for an owner finds another owner's stream as an unknown one, in the index alone."""
 PAGE = 500
 # The feed is woken by this process's appends; another process appending to the same file
 # (`travelbuddy seed`) is seen within this bound.
@@ -58,14 +72,48 @@ def metadata_json(metadata: EventMetadata) -> str:
     return json.dumps(document)
 
 
+def migrate(connection: sqlite3.Connection) -> None:
+    """Give rows written before the owner column their owner and current command key
+    (see `migration.py`); once per file, in one transaction."""
+    if connection.execute("PRAGMA user_version").fetchone()[0] >= OWNER_AND_COMMAND_KEYS:
+        return
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        if "owner" not in {column[1] for column in connection.execute("PRAGMA table_info(events)")}:
+            connection.execute("ALTER TABLE events ADD COLUMN owner TEXT")
+        older = connection.execute(
+            "SELECT event.position, event.metadata, first.metadata FROM events AS event"
+            " LEFT JOIN events AS first ON first.stream_id = event.stream_id"
+            " AND first.version = 1 WHERE event.owner IS NULL").fetchall()
+        updates = []
+        for position, metadata, first in older:
+            fields = json.loads(metadata)
+            updates.append((stream_owner(first and json.loads(first), fields),
+                            current_command_key(fields), position))
+        connection.executemany(
+            "UPDATE events SET owner = ?, command_key = ? WHERE position = ?", updates)
+        connection.execute(f"PRAGMA user_version = {OWNER_AND_COMMAND_KEYS}")
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
 def row_event(row: tuple[Any, ...]) -> StoredEvent:
+    """An event row read back. Raises MalformedEvent for a row that is not one (its data
+    or metadata not the JSON an append writes: written to the file by something else)."""
     position, stream_id, version, type_name, schema_version, data, metadata = row
-    fields = json.loads(metadata)
-    fields["recorded_at"] = dt.datetime.fromisoformat(fields["recorded_at"])
-    return StoredEvent(
-        stream_id=stream_id, version=version, type=type_name, schema_version=schema_version,
-        data=json.loads(data), metadata=EventMetadata.from_document(fields), position=position,
-    )
+    try:
+        fields = json.loads(metadata)
+        fields["recorded_at"] = dt.datetime.fromisoformat(fields["recorded_at"])
+        return StoredEvent(
+            stream_id=stream_id, version=version, type=type_name,
+            schema_version=schema_version, data=json.loads(data),
+            metadata=EventMetadata.from_document(fields), position=position,
+        )
+    except (ValueError, KeyError, TypeError, RecursionError) as error:
+        document = dict(zip(("_id", *COLUMNS.split(", ")[1:]), row, strict=True))
+        raise MalformedEvent(document, error) from error
 
 
 class SqliteEventStore:
@@ -78,6 +126,8 @@ class SqliteEventStore:
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=FULL")
         self._connection.executescript(SCHEMA)
+        migrate(self._connection)
+        self._connection.execute(OWNER_INDEX)  # after the migration: older files lack `owner`
         self._lock = threading.Lock()
         self._appended = asyncio.Event()
         self.appends = 0
@@ -102,7 +152,7 @@ class SqliteEventStore:
         rows = [
             (stream_id, expected_version + offset, e.type, e.schema_version, json.dumps(e.data),
              metadata_json(e.metadata),
-             _command_key(e.metadata.command_id, e.metadata.issued_by))
+             _command_key(e.metadata.command_id, e.metadata.issued_by), e.metadata.customer_id)
             for offset, e in enumerate(events, start=1)
         ]
 
@@ -120,7 +170,7 @@ class SqliteEventStore:
                         raise ConcurrencyError(stream_id, expected_version)
                     self._connection.executemany(
                         "INSERT INTO events (stream_id, version, type, schema_version, data,"
-                        " metadata, command_key) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+                        " metadata, command_key, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
                 except sqlite3.IntegrityError as error:
                     self._connection.execute("ROLLBACK")
                     if "command_key" in str(error):
@@ -151,10 +201,16 @@ class SqliteEventStore:
             async with asyncio.timeout(within):
                 await self._appended.wait()
 
-    async def read(self, stream_id: str) -> list[StoredEvent]:
-        """All events of a stream in version order."""
-        rows = await self._run(
-            f"SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY version", (stream_id,))
+    async def read(self, stream_id: str, owner: str | None = None) -> list[StoredEvent]:
+        """All events of a stream in version order; with `owner`, only if it is theirs."""
+        if owner is None:
+            rows = await self._run(
+                f"SELECT {COLUMNS} FROM events WHERE stream_id = ? ORDER BY version",
+                (stream_id,))
+        else:
+            rows = await self._run(
+                f"SELECT {COLUMNS} FROM events WHERE stream_id = ? AND owner = ?"
+                " ORDER BY version", (stream_id, owner))
         return [row_event(row) for row in rows]
 
     async def read_all(self) -> AsyncIterator[StoredEvent]:
@@ -166,17 +222,21 @@ class SqliteEventStore:
                 f"SELECT {COLUMNS} FROM events WHERE (stream_id, version) > (?, ?)"
                 " ORDER BY stream_id, version LIMIT ?", (*after, PAGE))
             for row in rows:
-                yield row_event(row)
+                try:
+                    yield row_event(row)
+                except MalformedEvent as error:
+                    # Not an event: skip it, loudly, rather than stop every follower.
+                    log.error("malformed_event_skipped", error=str(error))
             if len(rows) < PAGE:
                 return
             after = (rows[-1][1], rows[-1][2])
 
-    async def read_page(self, after_position: int) -> list[StoredEvent]:
-        """Up to a page of events after a position, in position order."""
-        rows = await self._run(
+    async def read_page(self, after_position: int) -> list[tuple[Any, ...]]:
+        """Up to a page of event rows after a position, in position order (`row_event`
+        reads each)."""
+        return await self._run(
             f"SELECT {COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
             (after_position or 0, PAGE))
-        return [row_event(row) for row in rows]
 
     async def find_by_command(self, command_id: str, issued_by: str | None) -> StoredEvent | None:
         """The event a command of this sender and id produced, if it was handled."""
@@ -213,7 +273,7 @@ class SqliteFeedCursor:
     def __init__(self, store: SqliteEventStore, position: int) -> None:
         self._store = store
         self.resume_token: Any = position
-        self._buffer: deque[StoredEvent] = deque()
+        self._buffer: deque[tuple[Any, ...]] = deque()
         self._appends_seen = store.appends
 
     async def try_next(self) -> StoredEvent | None:
@@ -222,9 +282,9 @@ class SqliteFeedCursor:
             self._buffer.extend(await self._store.read_page(self.resume_token))
         if not self._buffer:
             return None
-        event = self._buffer.popleft()
-        self.resume_token = event.position
-        return event
+        row = self._buffer.popleft()
+        self.resume_token = row[0]  # past a malformed row too: it is parked, not retried
+        return row_event(row)
 
     async def wait(self) -> None:
         await self._store.appended(self._appends_seen, OTHER_WRITERS_SECONDS)

@@ -4,6 +4,10 @@ strawberry indexes into each message as if it were well formed: a frame such as 
 `{"type": "subscribe", "id": {}}` or `{"type": "start", "payload": "x"}` raises inside its
 handler, logs a traceback and drops the socket without a close frame. Each message is
 checked here first; the handlers close the socket with 4400 and the reason given.
+
+Every close, the handlers' and strawberry's own (a syntax error quoting the client's
+document), goes through `JsonFrames.close`, which clips the reason to what a close frame
+holds: sent longer, the frame would be refused and the socket dropped without one.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from strawberry.http.exceptions import NonJsonMessageReceived, NonTextMessageRec
 MAX_OPERATION_ID_LENGTH = 64
 """Clients use UUIDs or counters. Short and printable, so that an id echoed in a close
 reason (at most 123 bytes) or in a log line stays intact."""
+
+MAX_CLOSE_REASON_BYTES = 123
+"""A close frame's payload is at most 125 bytes, two of them the code (RFC 6455 5.5)."""
 
 Check = Callable[[Mapping[str, Any]], str | None]
 
@@ -44,6 +51,16 @@ class JsonFrames(ASGIWebSocketAdapter):
                 yield message
         except WebSocketDisconnect:
             pass
+
+    async def close(self, code: int, reason: str) -> None:
+        await super().close(code, close_reason(reason))
+
+
+def close_reason(reason: str) -> str:
+    """`reason` as UTF-8 of at most MAX_CLOSE_REASON_BYTES, cut between characters (a lone
+    surrogate from the client's text becomes "?")."""
+    encoded = reason.encode("utf-8", "replace")[:MAX_CLOSE_REASON_BYTES]
+    return encoded.decode("utf-8", "ignore")  # drops only a character the cut split
 
 
 def transport_frame_problem(message: object) -> str | None:

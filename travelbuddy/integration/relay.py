@@ -5,7 +5,9 @@ only after the bus accepted the events before it (on Kafka: the idempotent produ
 acks=all; on the SQLite bus: committed to its file), so an event can reach the topic twice
 after a crash, never zero times. While the broker is down it retries with backoff and then
 carries on where it stopped. Both buses keep what was published, so a restarted relay
-resumes from its checkpoint and publishes nothing again.
+resumes from its checkpoint and publishes nothing again. A stored event that cannot be
+made into a message (data that is not an object, say) is parked under the relay's name
+and the relay moves on (`projections dlq` lists it).
 """
 
 from __future__ import annotations
@@ -51,16 +53,21 @@ class BusPublisher:
 
     async def apply(self, events: Sequence[StoredEvent], batch: ProjectionBatch) -> None:
         """Publish the events in order, each keyed by booking id; return once the bus has
-        them all (the batch gets nothing to write but the relay's checkpoint)."""
+        them all (the batch gets nothing to write but the relay's checkpoint, and the
+        events that are no message parked)."""
         for event in events:
             with bound(**event_ids(event)):
-                await self._publish(event)
+                try:
+                    envelope = BookingEventEnvelope.of(event)
+                    key, value = envelope.subject.encode(), envelope.model_dump_json().encode()
+                except ValueError as error:  # not valid, or not encodable (a lone surrogate)
+                    batch.park(self.name, event, error)
+                    continue
+                await self._publish(event, key, value)
 
     @traced_publish
-    async def _publish(self, event: StoredEvent) -> None:
-        """Publish one event, retried for as long as the bus is unavailable."""
-        envelope = BookingEventEnvelope.of(event)
-        key, value = envelope.subject.encode(), envelope.model_dump_json().encode()
+    async def _publish(self, event: StoredEvent, key: bytes, value: bytes) -> None:
+        """Publish one event's message, retried for as long as the bus is unavailable."""
         headers = outgoing_headers()
         self._health.publishing()
         await retrying("relay_publish", lambda: self._send(key, value, headers),
@@ -115,7 +122,8 @@ class Relay:
             await self._read_models.checkpoints.delete(FORGETFUL_BUS_RELAY)
         self._publisher = BusPublisher(self._bus, self.name, self._health, self._backoff)
         runner = ProjectorRunner(self.name, self._read_models, self._store, self._feed,
-                                 [self._publisher], self._single_active)
+                                 [self._publisher], self._single_active,
+                                 self._health.followers if self._health else None)
         await runner.run(ready)
 
 

@@ -11,21 +11,30 @@ stream in version order (`EventStore.read_all`), then follows the feed from wher
 opened: an event written meanwhile is seen twice, never lost, and a booking's events are
 never applied out of order, whichever process wrote them. Until that first catch-up is
 done the checkpoint says so (`caught_up` False), and readiness answers 503.
+
+An event no projection can apply is parked with the batch; when the batch cannot be
+committed with its parked events, each is parked alone, as a minimal record when its own
+record cannot be stored (`parking.py`), and the batch is committed without them. A batch
+that still fails is applied again event by event, so the failure names its event, which
+this process's `FollowerFailures` keep for readiness.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from travelbuddy.eventstore.feeds import ChangeFeed, FeedCursor
 from travelbuddy.eventstore.port import EventStore, MalformedEvent, StoredEvent
+from travelbuddy.health import FollowerFailure, FollowerFailures
 from travelbuddy.observability.logs import bound, get_logger
 from travelbuddy.observability.metrics import FOLLOWER_HANDLED, FOLLOWER_PARKED, follower_of
 from travelbuddy.observability.tracing import traced_batch
-from travelbuddy.readmodels.ports import Checkpoint, ProjectionBatch, ReadModelStore
+from travelbuddy.readmodels.parking import park_document, park_each
+from travelbuddy.readmodels.ports import Checkpoint, LeaseLost, ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.projections import Projection
 from travelbuddy.readmodels.single_active import SingleActive
 
@@ -48,9 +57,11 @@ class ProjectorRunner:
         feed: ChangeFeed,
         projections: Sequence[Projection],
         single_active: SingleActive | None = None,
+        failures: FollowerFailures | None = None,
     ) -> None:
         """With `single_active`, the runner works only while it holds that lease, and its
-        checkpoints carry the lease's fencing number."""
+        checkpoints carry the lease's fencing number. `failures`: where it says on which
+        event it failed (the process's, for readiness)."""
         self.name = name
         self._single_active = single_active
         self._read_models = read_models
@@ -61,14 +72,34 @@ class ProjectorRunner:
         self.parked = 0
         self._position: Any = None
         self._recorded_at: dt.datetime | None = None
+        self._failures = failures or FollowerFailures()
+        self._applying: StoredEvent | None = None
+        """The event a failure is to be blamed on: the one applied alone (or a batch's first)."""
 
     async def run(self, ready: asyncio.Event | None = None) -> None:
         """Follow the stream until cancelled. `ready` is set once caught up. A standby
         (another replica holds the lease) waits; LeaseLost when the lease is lost."""
-        if self._single_active is None:
-            await self._run(ready)
-        else:
-            await self._single_active.run(lambda: self._run(ready))
+        try:
+            if self._single_active is None:
+                await self._run(ready)
+            else:
+                await self._single_active.run(lambda: self._run(ready))
+        except LeaseLost:
+            raise
+        except Exception as error:
+            self._failed(error)
+            raise
+
+    def _failed(self, error: Exception) -> None:
+        event = self._applying
+        failure = FollowerFailure(
+            position=str(event.position if event else self._position),
+            stream_id=event.stream_id if event else None,
+            version=event.version if event else None, error=repr(error)[:500])
+        self._failures.failed(self.name, failure)
+        log.error("follower_failed", follower=self.name, position=failure.position,
+                  stream_id=failure.stream_id, version=failure.version,
+                  failures=self._failures.failing[self.name].failures, error=repr(error))
 
     async def _run(self, ready: asyncio.Event | None) -> None:
         checkpoint = await self._read_models.checkpoints.load(self.name)
@@ -123,8 +154,8 @@ class ProjectorRunner:
                 self.parked += 1
                 FOLLOWER_PARKED.labels(follower_of(self.name), type(error).__name__).inc()
                 log.error("malformed_event_parked", projector=self.name, error=str(error))
-                await self._read_models.parked.park_malformed(
-                    str(error.document.get("_id")), error.document, str(error))
+                await park_document(self._read_models, self.name,
+                                    str(error.document.get("_id")), error.document, str(error))
                 continue
             if event is None:
                 break
@@ -151,12 +182,40 @@ class ProjectorRunner:
 
     @traced_batch
     async def apply(self, events: Sequence[StoredEvent], checkpoint: Checkpoint | None) -> None:
-        """Hand events to every projection and commit what they wrote, with `checkpoint`."""
+        """Hand events to every projection and commit what they wrote, with `checkpoint`
+        (a batch that fails is applied again an event at a time, without checkpoints, so
+        the failure names its event; see the module doc)."""
+        self._applying = events[0] if events else None
+        try:
+            await self._apply(events, checkpoint)
+        except LeaseLost:
+            raise
+        except Exception:
+            if len(events) < 2:
+                raise
+            for event in events:
+                self._applying = event
+                await self._apply([event], None)
+            await self._apply([], checkpoint)
+        self._applying = None
+        self._failures.progressed(self.name)
+
+    async def _apply(self, events: Sequence[StoredEvent], checkpoint: Checkpoint | None) -> None:
         batch = ProjectionBatch(checkpoint=checkpoint)
         with bound(projector=self.name, batch_events=len(events)):
             for projection in self._projections:
                 await projection.apply(events, batch)
-            await self._read_models.commit(batch)
+            try:
+                await self._read_models.commit(batch)
+            except LeaseLost:
+                raise
+            except Exception as error:
+                if not batch.parked:
+                    raise
+                log.error("parking_failed", follower=self.name, parked=len(batch.parked),
+                          error=repr(error))
+                await park_each(self._read_models, self.name, batch.parked)
+                await self._read_models.commit(dataclasses.replace(batch, parked=[]))
             self.applied += len(events)
             FOLLOWER_HANDLED.labels(follower_of(self.name)).inc(len(events))
             self._log_parked(batch)
