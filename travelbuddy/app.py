@@ -103,8 +103,9 @@ def create_app(
 
     mount_web_pages(app, settings)  # the SPA at /, its assets; GraphiQL's page (see web.py)
 
-    app.add_route("/metrics", metrics_endpoint(lambda: holder.current, FOLLOWERS),
-                  methods=["GET"])
+    if settings.metrics_enabled:
+        app.add_route("/metrics", metrics_endpoint(lambda: holder.current, FOLLOWERS),
+                      methods=["GET"])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -126,7 +126,7 @@ async def build_services(settings: Settings) -> Services:
         store=store,
         feed=feed,
         read_models=read_models,
-        commands=BookingCommands(store, priced_by),
+        commands=BookingCommands(store, priced_by, measured=settings.metrics_enabled),
         queries=BookingQueries(read_models, wait_timeout=settings.read_your_writes_timeout),
         updates=updates,
         bus=bus,

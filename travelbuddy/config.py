@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = Field(
         "text", description="Log lines as JSON objects or as key=value text."
     )
+    metrics_enabled: bool = Field(
+        True, description="Prometheus metrics: /metrics on the API, a worker's metrics port, "
+        "and the commands and GraphQL operations counted and timed; false: none of them."
+    )
     metrics_port: int = Field(
         9464, ge=0, le=65535, description="Port on which a worker command (projector, relay, "
         "inbound, partners) serves /metrics; 0 turns it off. The API serves it on its own port."

@@ -134,9 +134,9 @@ class _WorkerMetricsServer(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def metrics_served(services: Services, workers: Collection[Worker]) -> AsyncIterator[None]:
     """While the block runs, serve /metrics of this worker process on the settings'
-    `metrics_port` (not at all when it is 0)."""
+    `metrics_port` (not at all when it is 0 or metrics are off)."""
     settings = services.settings
-    if settings.metrics_port == 0:
+    if settings.metrics_port == 0 or not settings.metrics_enabled:
         yield
         return
     address = (settings.host, settings.metrics_port)

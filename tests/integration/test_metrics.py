@@ -1,7 +1,8 @@
 """/metrics beyond the journey (test_metrics_journey.py): a held follower's lag grows on
 it and drops once the follower goes on; no client can grow the operation label set; a
-failed publish is counted by its cause; and a worker command serves its metrics on its
-own port. On MongoDB and the embedded default where the stores take part.
+failed publish is counted by its cause; a worker command serves its metrics on its own
+port; and with metrics off nothing is served, counted or timed. On MongoDB and the
+embedded default where the stores take part.
 """
 
 from __future__ import annotations
@@ -19,15 +20,20 @@ from prometheus_client import REGISTRY
 
 from tests.auth import bearer
 from tests.integration.booking_traffic import eventually, request_booking
+from tests.integration.graphql_calls import graphql
+from tests.integration.graphql_calls import request_booking as request_over_http
 from tests.integration.metrics_scrape import Scrape, scrape, value
 from tests.integration.served import service_environment
 from tests.services.testbed import free_port
+from travelbuddy.app import create_app
 from travelbuddy.application.handler import Caller
-from travelbuddy.bootstrap import Services
+from travelbuddy.bootstrap import Services, build_services
 from travelbuddy.integration.bus import BusUnavailable
 from travelbuddy.integration.kafka_bus import KafkaBus
 from travelbuddy.integration.topics import BOOKINGS
+from travelbuddy.metrics_endpoint import metrics_served
 from travelbuddy.observability.metrics import MAX_OPERATION_NAMES
+from travelbuddy.workers import Worker
 
 BOTH_BACKENDS = True  # MongoDB and the embedded default (tests/integration/conftest.py)
 TRAVELBUDDY = str(Path(sys.executable).with_name("travelbuddy"))
@@ -151,3 +157,51 @@ async def test_a_worker_command_serves_its_metrics_on_its_own_port(
     finally:
         projector.kill()
         await asyncio.to_thread(projector.wait, 10)
+
+
+MEASURED = ("travelbuddy_commands_total", "travelbuddy_command_duration_seconds_count",
+            "travelbuddy_graphql_operations_total",
+            "travelbuddy_graphql_operation_duration_seconds_count")
+"""What each command and GraphQL operation moves while metrics are on."""
+
+
+def measured() -> dict[str, float]:
+    """The process's totals of MEASURED, read from the registry (no /metrics to scrape)."""
+    totals = dict.fromkeys(MEASURED, 0.0)
+    for family in REGISTRY.collect():
+        for sample in family.samples:
+            if sample.name in totals:
+                totals[sample.name] += sample.value
+    return totals
+
+
+async def book_and_read(http: httpx.AsyncClient) -> None:
+    """A booking requested over GraphQL, then read back (a mutation and a query)."""
+    booking_id = await request_over_http(http)
+    await graphql(http, "/graphql", "query Booking($id: ID!) { booking(id: $id) { id } }",
+                  {"id": booking_id})
+
+
+async def test_with_metrics_off_nothing_is_served_counted_or_timed(
+    services: Services, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    before = measured()  # metrics on (the fixture's app): the same traffic moves them all
+    await book_and_read(http)
+    on = measured()
+    assert all(on[name] > before[name] for name in MEASURED), (before, on)
+
+    settings = services.settings.model_copy(update={
+        "metrics_enabled": False, "data_dir": tmp_path / "off", "metrics_port": free_port()})
+    off = await build_services(settings)
+    try:
+        transport = httpx.ASGITransport(app=create_app(settings, services=off),
+                                        raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://travelbuddy") as bare:
+            assert (await bare.get("/metrics")).status_code == 404
+            await book_and_read(bare)
+        assert measured() == on
+        async with metrics_served(off, [Worker.PROJECTOR]), httpx.AsyncClient() as probe:
+            with pytest.raises(httpx.ConnectError):  # no worker metrics port either
+                await probe.get(f"http://127.0.0.1:{settings.metrics_port}/metrics")
+    finally:
+        await off.close()

@@ -107,10 +107,13 @@ Handle = TypeVar("Handle", bound=Callable[..., Awaitable[CommandOutcome]])
 
 
 def _measured(handle: Handle) -> Handle:
-    """`handle`, counted by command type and outcome, and timed."""
+    """`handle`, counted by command type and outcome, and timed (unless the handler was
+    made with `measured=False`: metrics off)."""
 
     @functools.wraps(handle)
     async def measured(self: Any, command: Command, *args: Any, **kwargs: Any) -> CommandOutcome:
+        if not self.measured:
+            return await handle(self, command, *args, **kwargs)
         started = time.perf_counter()
         try:
             result = await handle(self, command, *args, **kwargs)
@@ -159,7 +162,11 @@ class BookingCommands:
         catalog: Catalog,
         clock: Callable[[], dt.datetime] = _utc_now,
         max_attempts: int = MAX_ATTEMPTS,
+        *,
+        measured: bool = True,
     ) -> None:
+        self.measured = measured
+        """Whether commands are counted and timed (`travelbuddy_commands_total`, ...)."""
         self._store = store
         self._catalog = catalog
         self._clock = clock

@@ -194,7 +194,8 @@ class Mutation:
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The command schema with the error masking and abuse limits the settings ask for."""
     return ServiceSchema(query=Query, mutation=Mutation,
-                         extensions=[OperationMetrics.of("command"), *schema_extensions(settings)],
+                         extensions=[*OperationMetrics.of("command", settings),
+                                     *schema_extensions(settings)],
                          config=schema_config(settings),
                          execution_context_class=execution_context_class(settings))
 

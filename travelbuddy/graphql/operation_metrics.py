@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
@@ -22,6 +22,9 @@ from travelbuddy.observability.metrics import (
     GRAPHQL_OPERATIONS,
     OPERATION_NAMES,
 )
+
+if TYPE_CHECKING:
+    from travelbuddy.config import Settings
 
 OK = "ok"
 UNCODED = "GRAPHQL_ERROR"
@@ -36,9 +39,10 @@ class OperationMetrics(SchemaExtension):
         self.schema = schema
 
     @classmethod
-    def of(cls, schema: str) -> Callable[[], OperationMetrics]:
-        """A factory for the schema's extension list: one instance per request."""
-        return lambda: cls(schema)
+    def of(cls, schema: str, settings: Settings) -> list[Callable[[], OperationMetrics]]:
+        """The schema's extension list entry (a factory: one instance per request); none
+        with metrics off."""
+        return [lambda: cls(schema)] if settings.metrics_enabled else []
 
     def on_operation(self) -> Iterator[None]:
         started = time.perf_counter()

@@ -169,7 +169,7 @@ async def _watch(info: Info[GraphQLContext, None], booking_id: str | None
 def build_schema(settings: Settings) -> strawberry.Schema:
     """The query schema with the error masking and abuse limits the settings ask for."""
     return ServiceSchema(query=Query, subscription=Subscription,
-                         extensions=[OperationMetrics.of("query"),
+                         extensions=[*OperationMetrics.of("query", settings),
                                      *schema_extensions(settings, check_text=True),
                                      CommandEndpointHint],
                          config=schema_config(settings),
