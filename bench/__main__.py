@@ -19,6 +19,7 @@ from bench import (
     command_throughput,
     e2e_latency,
     failover,
+    instrumentation,
     ownership_timing,
     peer_eventsourcing,
     projection_throughput,
@@ -47,6 +48,7 @@ BENCHMARKS: dict[str, ModuleType] = {
     "restart": restart,
     "failover": failover,
     "ownership": ownership_timing,
+    "instrumentation": instrumentation,
 }
 """Each module has NAME, USES_MONGODB and `async def run(ctx) -> list[Figure]` (and may
 have `uses_mongodb(sizes) -> bool`, when that depends on the sizes)."""

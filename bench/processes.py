@@ -24,7 +24,10 @@ from tests.services.testbed import _die_with_parent, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_VARIABLES = ("TRAVELBUDDY_MONGODB_URL", "TRAVELBUDDY_MONGODB_DATABASE",
-                    "TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS", "TRAVELBUDDY_DATA_DIR")
+                    "TRAVELBUDDY_KAFKA_BOOTSTRAP_SERVERS", "TRAVELBUDDY_DATA_DIR",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+"""Never inherited from the harness's environment: a benchmark says which stores a server
+uses, and whether it exports spans (only benchmark 11's instrumented side does)."""
 
 
 @dataclass

@@ -63,7 +63,7 @@ async def at_concurrency(http: httpx.AsyncClient, concurrency: int, count: int,
                        latencies_ms=latencies, count=len(latencies), note=note)
 
 
-def _bookings(events: list[RecordedEvent]) -> list[tuple[str, str]]:
+def bookings_of(events: list[RecordedEvent]) -> list[tuple[str, str]]:
     """(booking id, its customer) of every pre-filled booking."""
     return [(e.stream_id.removeprefix("booking-"), e.event.metadata.customer_id)
             for e in events if e.version == 1]
@@ -117,16 +117,18 @@ class Routes(httpx.AsyncBaseTransport):
         await self._bare.aclose()
 
 
-async def _prefill(ctx: BenchContext, backend: str, events: list[RecordedEvent]
-                   ) -> dict[str, str]:
+async def prefilled(ctx: BenchContext, backend: str, events: list[RecordedEvent],
+                    name: str = "queries") -> dict[str, str]:
+    """A fresh database (MongoDB) or data folder (embedded) holding `events`: the
+    variables that point `python -m bench.server` at it."""
     if backend == MONGODB:
         assert ctx.mongodb_url is not None
-        database = f"bench_queries_{uuid.uuid4().hex[:8]}"
-        async with ctx.mongo_database(database) as prefilled:
-            await fill_mongo(prefilled, events)
+        database = f"bench_{name}_{uuid.uuid4().hex[:8]}"
+        async with ctx.mongo_database(database) as filled:
+            await fill_mongo(filled, events)
         return {"TRAVELBUDDY_MONGODB_URL": ctx.mongodb_url,
                 "TRAVELBUDDY_MONGODB_DATABASE": database}
-    data_dir = ctx.folder("queries-data")
+    data_dir = ctx.folder(f"{name}-data")
     await fill_sqlite(data_dir / EVENTS_FILE, events)
     return {"TRAVELBUDDY_DATA_DIR": str(data_dir)}
 
@@ -134,11 +136,11 @@ async def _prefill(ctx: BenchContext, backend: str, events: list[RecordedEvent]
 async def run(ctx: BenchContext) -> list[Figure]:
     sizes = ctx.sizes
     events = await recorded_events(sizes.query_bookings * 3, customers=sizes.query_customers)
-    bookings = _bookings(events)
+    bookings = bookings_of(events)
     customers = sorted({customer for _, customer in bookings})
     figures: list[Figure] = []
     for backend in ctx.backends:
-        variables = await _prefill(ctx, backend, events)
+        variables = await prefilled(ctx, backend, events)
         with bench_server(variables, ctx.folder("queries"), sizes.time_limit) as service:
             transport = Routes(service, sizes.query_concurrency)
             async with httpx.AsyncClient(transport=transport, base_url=service.base_url,

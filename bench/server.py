@@ -28,6 +28,7 @@ from bench.raw_sqlite import RawSqliteViews
 from travelbuddy.app import create_app
 from travelbuddy.bootstrap import READ_MODELS_FILE, build_services
 from travelbuddy.config import Settings
+from travelbuddy.observability.tracing import configure_tracing
 from travelbuddy.readmodels.ports import BOOKING_VIEWS
 
 CATCH_UP_TIMEOUT = 240.0
@@ -101,6 +102,7 @@ def _server(app: Any, port: int) -> uvicorn.Server:
 
 async def serve(port: int, bare_port: int) -> None:
     settings = Settings()
+    configure_tracing(settings, "bench")  # as `travelbuddy serve` does: on by default
     services = await build_services(settings)
     runner = services.projector()
     ready = asyncio.Event()

@@ -56,6 +56,14 @@ class Sizes:
     """Refusals per side and round of benchmark 10 (a foreign booking, an unknown id)."""
     ownership_bookings: int
     """Other customers' bookings benchmark 10 cycles through."""
+    instrumentation_rounds: int
+    """Rotated rounds of benchmark 11 (instrumented, bare and default side by side)."""
+    instrumentation_command_seconds: float
+    """Length of one command round of benchmark 11 (its queries: `query_requests`)."""
+    instrumentation_default: bool
+    """Whether benchmark 11 also measures the default (tracing on, no exporter)."""
+    instrumentation_mongodb: bool
+    """Whether benchmark 11 also runs on MongoDB."""
     time_limit: float
     """Seconds any single wait of the harness may take before it gives up."""
 
@@ -91,6 +99,10 @@ FULL = Sizes(
     restart_later_seconds=10.0,
     ownership_tries=1_000,
     ownership_bookings=200,
+    instrumentation_rounds=5,
+    instrumentation_command_seconds=2.0,
+    instrumentation_default=True,
+    instrumentation_mongodb=True,
     time_limit=240.0,
 )
 
@@ -126,5 +138,9 @@ QUICK = Sizes(
     restart_later_seconds=0.5,
     ownership_tries=300,
     ownership_bookings=50,
+    instrumentation_rounds=1,
+    instrumentation_command_seconds=0.5,
+    instrumentation_default=False,
+    instrumentation_mongodb=False,
     time_limit=30.0,
 )
