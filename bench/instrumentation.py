@@ -10,12 +10,14 @@ rounds rotate which side is loaded first.
   counts what it got), and /metrics is scraped every second while a round runs, as
   Prometheus would;
 - bare: `TRAVELBUDDY_METRICS_ENABLED=false`, `TRAVELBUDDY_TRACING_ENABLED=false`;
-- default (full run): metrics on (scraped too), tracing on without an endpoint, as the
-  service runs out of the box: its spans are started but not recorded.
+- in the full run also: the default (metrics on and scraped, tracing on without an
+  endpoint, as the service runs out of the box: spans are started but not recorded), and
+  each part alone: metrics alone (scraped; tracing off), tracing alone (exporting;
+  metrics off).
 
 Figures: commands/s over HTTP (booking lives as mutations on /graphql/command,
 concurrency 8) and the p50 of the `Booking` query on /graphql (concurrency 16), each as
-instrumented / bare (and default / bare). The target: at most 5 % slower.
+instrumented / bare (and every other side / bare). The target: at most 5 % slower.
 """
 
 from __future__ import annotations
@@ -46,12 +48,50 @@ COMMAND_CONCURRENCY = 8
 SCRAPE_SECONDS = 1.0
 TARGET = "target: at most 5 % slower"
 
-INSTRUMENTED, BARE, DEFAULT = "instrumented", "bare", "default"
-DESCRIPTION = {
-    INSTRUMENTED: "metrics on (scraped every 1 s), tracing exporting over OTLP/HTTP",
-    BARE: "metrics and tracing off",
-    DEFAULT: "metrics on (scraped every 1 s), tracing on, no exporter",
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What one side's server runs with."""
+
+    metrics: bool
+    """TRAVELBUDDY_METRICS_ENABLED; when on, /metrics is scraped every SCRAPE_SECONDS."""
+    tracing: bool
+    """TRAVELBUDDY_TRACING_ENABLED."""
+    exporting: bool = False
+    """OTEL_EXPORTER_OTLP_ENDPOINT set to the harness's span sink."""
+
+    def variables(self, sink: SpanSink | None) -> dict[str, str]:
+        variables = {"TRAVELBUDDY_METRICS_ENABLED": str(self.metrics).lower(),
+                     "TRAVELBUDDY_TRACING_ENABLED": str(self.tracing).lower()}
+        if sink is not None:
+            variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+        return variables
+
+    @property
+    def description(self) -> str:
+        metrics = f"metrics on (scraped every {SCRAPE_SECONDS:g} s)" if self.metrics else \
+            "metrics off"
+        tracing = ("tracing exporting over OTLP/HTTP" if self.exporting else
+                   "tracing on, no exporter" if self.tracing else "tracing off")
+        return f"{metrics}, {tracing}"
+
+
+INSTRUMENTED, BARE = "instrumented", "bare"
+SIDES = {
+    INSTRUMENTED: Setup(metrics=True, tracing=True, exporting=True),
+    BARE: Setup(metrics=False, tracing=False),
+    "default": Setup(metrics=True, tracing=True),
+    "metrics alone": Setup(metrics=True, tracing=False),
+    "tracing alone": Setup(metrics=False, tracing=True, exporting=True),
 }
+"""Every side a run may measure; each but the bare one is a figure against the bare one."""
+
+
+def sides(sizes: Sizes) -> list[str]:
+    """The sides measured at these sizes: all in the full run, the two that make the
+    figure with --quick."""
+    return list(SIDES) if sizes.instrumentation_parts else [INSTRUMENTED, BARE]
 
 
 class SpanSink:
@@ -135,6 +175,26 @@ class Service:
     http: httpx.AsyncClient
     scrapes: Scrapes | None
     """Scraped as Prometheus would, where metrics are on."""
+    sink: SpanSink | None
+    """Where it exports its spans, if it does."""
+    exports_before: int = 0
+    """Exports the sink had received before the rounds began (warm-ups')."""
+
+    def evidence(self) -> str:
+        """What the side really did besides the load: scrapes answered, spans exported."""
+        said = []
+        if self.scrapes is not None:
+            said.append(f"/metrics scraped {self.scrapes.done} times ({self.scrapes.failed} "
+                        "failed)")
+        if self.sink is not None:
+            # A batch goes every 5 s or 512 spans: what the last round left is not waited
+            # for (the servers are stopped), what was exported during the rounds counts.
+            exports = self.sink.bodies[self.exports_before:]
+            if not exports:
+                raise RuntimeError(f"the {self.name} server exported no spans")
+            said.append(f"spans exported: {SpanSink.spans_in(exports):,} in {len(exports)} "
+                        "OTLP requests")
+        return "; ".join(said)
 
     @contextlib.asynccontextmanager
     async def round(self) -> AsyncIterator[None]:
@@ -165,43 +225,38 @@ async def command_round(service: Service, seconds: float) -> Measurement:
                        count=accepted, note=note)
 
 
-def _variables(side: str, sink: SpanSink) -> dict[str, str]:
-    metrics, tracing = ("false", "false") if side == BARE else ("true", "true")
-    variables = {"TRAVELBUDDY_METRICS_ENABLED": metrics, "TRAVELBUDDY_TRACING_ENABLED": tracing}
-    if side == INSTRUMENTED:
-        variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
-    return variables
-
-
 @contextlib.contextmanager
-def _servers(ctx: BenchContext, sides: list[str], prefill: list[dict[str, str]],
-             sink: SpanSink) -> Iterator[dict[str, ServiceProcess]]:
+def _servers(ctx: BenchContext, names: list[str], prefill: list[dict[str, str]],
+             sinks: dict[str, SpanSink]) -> Iterator[dict[str, ServiceProcess]]:
     with contextlib.ExitStack() as stack:
         yield {side: stack.enter_context(bench_server(
-            data | _variables(side, sink), ctx.folder(f"instrumentation-{side}"),
-            ctx.sizes.time_limit)) for side, data in zip(sides, prefill, strict=True)}
+            data | SIDES[side].variables(sinks.get(side)),
+            ctx.folder("instrumentation-" + side.replace(" ", "-")), ctx.sizes.time_limit))
+            for side, data in zip(names, prefill, strict=True)}
 
 
 def _note(service: Service, rounds: list[Measurement]) -> str:
     said = [m.note for m in rounds if m.note]
-    return f"{service.name}: {DESCRIPTION[service.name]}" + (f"; {', '.join(said)}" if said
+    return f"{service.name}: {SIDES[service.name].description}" + (f"; {', '.join(said)}" if said
                                                             else "")
 
 
-async def _backend(ctx: BenchContext, backend: str, sink: SpanSink) -> list[Figure]:
+async def _backend(ctx: BenchContext, backend: str, sinks: dict[str, SpanSink]
+                   ) -> list[Figure]:
     sizes = ctx.sizes
-    sides = [INSTRUMENTED, BARE] + ([DEFAULT] if sizes.instrumentation_default else [])
+    measured = sides(sizes)
     events = await recorded_events(sizes.query_bookings * 3, customers=sizes.query_customers)
     bookings = bookings_of(events)
     booking_query, _ = requests(bookings, sorted({c for _, c in bookings}))["booking(id)"]
-    prefill = [await prefilled(ctx, backend, events, "instrumentation") for _ in sides]
-    with _servers(ctx, sides, prefill, sink) as processes:
+    prefill = [await prefilled(ctx, backend, events, "instrumentation") for _ in measured]
+    with _servers(ctx, measured, prefill, sinks) as processes:
         async with contextlib.AsyncExitStack() as stack:
             limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
             services = [Service(side, process, await stack.enter_async_context(
                 httpx.AsyncClient(base_url=process.base_url, headers=headers("bench-customer-0"),
                                   limits=limits, timeout=30)),
-                None if side == BARE else Scrapes()) for side, process in processes.items()]
+                Scrapes() if SIDES[side].metrics else None, sinks.get(side))
+                for side, process in processes.items()]
             for service in services:  # warm-ups: connections, strawberry's first requests
                 await command_round(service, sizes.command_warm_up_seconds)
                 await at_concurrency(service.http, sizes.query_concurrency,
@@ -217,26 +272,18 @@ async def _backend(ctx: BenchContext, backend: str, sink: SpanSink) -> list[Figu
                                                     sizes.query_requests, booking_query)
                 return measure
 
-            exported_before = len(sink.bodies)
+            for service in services:
+                service.exports_before = len(service.sink.bodies) if service.sink else 0
             command_rounds = await rotated_rounds(sizes.instrumentation_rounds,
                                                   *map(commands, services))
             query_rounds = await rotated_rounds(sizes.instrumentation_rounds,
                                                 *map(queries, services))
-    # The exporter sends a batch every 5 s or 512 spans: whatever the last rounds left is
-    # not waited for (the servers are stopped), what was exported during them is counted.
-    exports = sink.bodies[exported_before:]
-    if not exports:
-        raise RuntimeError("the instrumented server exported no spans")
-    exported = (f"; spans exported: {SpanSink.spans_in(exports):,} in {len(exports)} OTLP "
-                "requests")
-    bare = sides.index(BARE)
+    bare = measured.index(BARE)
     figures = []
     for index, service in enumerate(services):
-        if service.scrapes is None:  # the bare side: the baseline of the others
+        if service.name == BARE:  # the baseline of the others
             continue
-        evidence = (f"/metrics scraped {service.scrapes.done} times "
-                    f"({service.scrapes.failed} failed)"
-                    + (exported if service.name == INSTRUMENTED else ""))
+        evidence = service.evidence()
         figures += [
             figure(NAME, backend, f"{service.name} / bare: commands/s, booking lives over "
                    f"HTTP, concurrency {COMMAND_CONCURRENCY}; {TARGET} (≥ 0.95)",
@@ -266,7 +313,9 @@ def uses_mongodb(sizes: Sizes) -> bool:
 
 async def run(ctx: BenchContext) -> list[Figure]:
     figures: list[Figure] = []
-    with SpanSink() as sink:
+    with contextlib.ExitStack() as stack:
+        sinks = {side: stack.enter_context(SpanSink()) for side in sides(ctx.sizes)
+                 if SIDES[side].exporting}
         for backend in ctx.backends:
-            figures += await _backend(ctx, backend, sink)
+            figures += await _backend(ctx, backend, sinks)
     return figures

@@ -14,6 +14,9 @@ pyinstrument samples the event loop's thread only: work handed to `asyncio.to_th
 SQLite call of the embedded default) shows as `[await]`. `--inline-threads` runs those calls
 on the event loop instead, so that their Python work (a commit's JSON encoding, say) and
 SQLite's are attributed; the total is then CPU, not wall time with waits.
+
+Metrics and tracing are as the environment says, as in the service
+(`TRAVELBUDDY_METRICS_ENABLED`, `TRAVELBUDDY_TRACING_ENABLED`, `OTEL_EXPORTER_OTLP_ENDPOINT`).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from bench.traffic import booking_commands, lone_request, recorded_events, reque
 from travelbuddy.bootstrap import EVENTS_FILE, Services
 from travelbuddy.eventstore.port import NewEvent
 from travelbuddy.eventstore.sqlite import SqliteEventStore
+from travelbuddy.observability.tracing import configure_tracing
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEFAULT_COUNTS = {"projection": 3_000, "commands": 3_000, "queries": 1_000,
@@ -58,6 +62,8 @@ async def prepared(ctx: BenchContext, name: str, backend: str, count: int
                    ) -> AsyncIterator[Work]:
     """The work to profile, with everything it needs set up (and not profiled)."""
     settings = ctx.settings(backend, f"profile-{name}")
+    # As the service sets tracing up (TRAVELBUDDY_TRACING_ENABLED, OTEL_EXPORTER_OTLP_ENDPOINT).
+    configure_tracing(settings, "profile")
     if name == "projection":
         events = await recorded_events(count)
         if backend == EMBEDDED:
