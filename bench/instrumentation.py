@@ -251,7 +251,10 @@ async def _backend(ctx: BenchContext, backend: str, sinks: dict[str, SpanSink]
     prefill = [await prefilled(ctx, backend, events, "instrumentation") for _ in measured]
     with _servers(ctx, measured, prefill, sinks) as processes:
         async with contextlib.AsyncExitStack() as stack:
-            limits = httpx.Limits(max_connections=32, max_keepalive_connections=32)
+            # A side's connections idle while the others' rounds run: dropped after 2 s,
+            # before uvicorn closes them (5 s), so a request never goes down a closing one.
+            limits = httpx.Limits(max_connections=32, max_keepalive_connections=32,
+                                  keepalive_expiry=2.0)
             services = [Service(side, process, await stack.enter_async_context(
                 httpx.AsyncClient(base_url=process.base_url, headers=headers("bench-customer-0"),
                                   limits=limits, timeout=30)),

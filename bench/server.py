@@ -1,4 +1,4 @@
-"""The service under test in a process of its own, for the HTTP benchmarks (3 and 4).
+"""The service under test in a process of its own, for the HTTP benchmarks (3, 4, 7, 11).
 
     python -m bench.server PORT BARE_PORT      (settings from TRAVELBUDDY_* variables)
 
@@ -9,6 +9,9 @@ the backend's driver and nothing of ours: a raw PyMongo find on MongoDB, sqlite3
 read models' file on the embedded default. It starts serving once the projector has
 caught up. The simulated partners, relay and inbound consumer are not run: the
 benchmarks send every command themselves, so the load is exactly what they offer.
+Metrics and tracing are set up as in the service, from the environment
+(`TRAVELBUDDY_METRICS_ENABLED`, `TRAVELBUDDY_TRACING_ENABLED`, `OTEL_EXPORTER_OTLP_ENDPOINT`;
+by default metrics on, spans started but not recorded).
 """
 
 from __future__ import annotations
