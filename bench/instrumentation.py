@@ -60,19 +60,26 @@ class Setup:
     """TRAVELBUDDY_TRACING_ENABLED."""
     exporting: bool = False
     """OTEL_EXPORTER_OTLP_ENDPOINT set to the harness's span sink."""
+    sampled: float = 1.0
+    """The share of traces recorded (OTEL_TRACES_SAMPLER_ARG of a trace-id ratio sampler)."""
 
     def variables(self, sink: SpanSink | None) -> dict[str, str]:
         variables = {"TRAVELBUDDY_METRICS_ENABLED": str(self.metrics).lower(),
                      "TRAVELBUDDY_TRACING_ENABLED": str(self.tracing).lower()}
         if sink is not None:
             variables["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+        if self.sampled < 1:
+            variables |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+                          "OTEL_TRACES_SAMPLER_ARG": f"{self.sampled:g}"}
         return variables
 
     @property
     def description(self) -> str:
         metrics = f"metrics on (scraped every {SCRAPE_SECONDS:g} s)" if self.metrics else \
             "metrics off"
-        tracing = ("tracing exporting over OTLP/HTTP" if self.exporting else
+        tracing = (f"tracing exporting {self.sampled:.0%} of the traces over OTLP/HTTP"
+                   if self.exporting and self.sampled < 1 else
+                   "tracing exporting over OTLP/HTTP" if self.exporting else
                    "tracing on, no exporter" if self.tracing else "tracing off")
         return f"{metrics}, {tracing}"
 
@@ -83,7 +90,8 @@ SIDES = {
     BARE: Setup(metrics=False, tracing=False),
     "default": Setup(metrics=True, tracing=True),
     "metrics alone": Setup(metrics=True, tracing=False),
-    "tracing alone": Setup(metrics=False, tracing=True, exporting=True),
+    "instrumented, 10 % sampled": Setup(metrics=True, tracing=True, exporting=True,
+                                        sampled=0.1),
 }
 """Every side a run may measure; each but the bare one is a figure against the bare one."""
 

@@ -10,7 +10,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from strawberry.extensions import SchemaExtension
 
-from travelbuddy.observability.tracing import TRACER, tracing_enabled
+from travelbuddy.observability.tracing import TRACER, tracing_recorded
 
 MAX_OPERATION_NAME_CHARS = 64
 
@@ -58,5 +58,5 @@ class GraphQLTracing(SchemaExtension):
 
 
 def graphql_extensions() -> list[type[SchemaExtension]]:
-    """The schemas' tracing extension, when tracing is on."""
-    return [GraphQLTracing] if tracing_enabled() else []
+    """The schemas' tracing extension, when spans are recorded."""
+    return [GraphQLTracing] if tracing_recorded() else []

@@ -8,10 +8,14 @@ Three modes, chosen once per process by `configure_tracing`:
 
 - `TRAVELBUDDY_TRACING_ENABLED=false`: nothing at all (no provider, no instrumentation,
   no trace context in events or messages); every helper here is a plain call.
-- the default, without `OTEL_EXPORTER_OTLP_ENDPOINT`: spans are started, so trace and span
-  ids exist for the logs and travel on, but none is recorded (the sampler drops them all,
-  so no attributes are kept and nothing is exported); PyMongo is not instrumented.
-- with the endpoint: spans are recorded and exported over OTLP/HTTP in batches.
+- the default, without `OTEL_EXPORTER_OTLP_ENDPOINT`: the service's own spans (commands,
+  appends, batches, publishes, messages) are started, so trace and span ids exist for the
+  logs and travel on, but none is recorded (the sampler drops them all, so no attributes
+  are kept and nothing is exported). Nothing that would only be recorded is done: no HTTP
+  or GraphQL operation spans, no PyMongo instrumentation.
+- with the endpoint: spans are recorded and exported over OTLP/HTTP in batches; the
+  standard `OTEL_TRACES_SAMPLER_ARG` (with `OTEL_TRACES_SAMPLER=parentbased_traceidratio`
+  or `traceidratio`) records that share of the traces the service starts, all by default.
 
 Root spans are the service's operations (an HTTP request, a projection batch, a consumed
 message); a database call outside any of them (a change feed's poll, a lease renewal) is
@@ -41,6 +45,7 @@ from opentelemetry.sdk.trace.sampling import (
     ParentBased,
     Sampler,
     SamplingResult,
+    TraceIdRatioBased,
 )
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -100,7 +105,7 @@ def configure_tracing(
                      or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
     recording = exporting or span_processor is not None
     named = {} if os.environ.get("OTEL_SERVICE_NAME") else {SERVICE_NAME: f"travelbuddy-{role}"}
-    sampler = ParentBased(root=_ServiceRoots()) if recording else ALWAYS_OFF
+    sampler = ParentBased(root=_ServiceRoots(_sampled_share())) if recording else ALWAYS_OFF
     provider = TracerProvider(resource=Resource.create(named), sampler=sampler)
     if exporting:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -117,18 +122,35 @@ def configure_tracing(
     _TRACING.enabled, _TRACING.recording = True, recording
 
 
+def _sampled_share() -> float:
+    """The share of root traces recorded: OTEL_TRACES_SAMPLER_ARG under a ratio sampler,
+    else all of them (an unreadable value: all of them too)."""
+    if os.environ.get("OTEL_TRACES_SAMPLER") not in ("traceidratio", "parentbased_traceidratio"):
+        return 1.0
+    try:
+        share = float(os.environ.get("OTEL_TRACES_SAMPLER_ARG", "1"))
+    except ValueError:
+        return 1.0
+    return min(max(share, 0.0), 1.0)
+
+
 class _ServiceRoots(Sampler):
-    """Records every trace the service starts except one started by a client call (a
-    database command or the like outside any operation of the service)."""
+    """Records `share` of the traces the service starts (by trace id), never one started by
+    a client call (a database command or the like outside any operation of the service)."""
+
+    def __init__(self, share: float = 1.0) -> None:
+        self._share = TraceIdRatioBased(share)
 
     def should_sample(self, parent_context: Any, trace_id: int, name: str,
                       kind: SpanKind | None = None, attributes: Any = None,
                       links: Any = None, trace_state: Any = None) -> SamplingResult:
-        decision = Decision.DROP if kind is SpanKind.CLIENT else Decision.RECORD_AND_SAMPLE
-        return SamplingResult(decision, attributes if decision is not Decision.DROP else None)
+        if kind is SpanKind.CLIENT:
+            return SamplingResult(Decision.DROP)
+        return self._share.should_sample(parent_context, trace_id, name, kind, attributes,
+                                         links, trace_state)
 
     def get_description(self) -> str:
-        return "ServiceRoots"
+        return f"ServiceRoots({self._share.rate})"
 
 
 # --- the trace context on events and messages ------------------------------------------
@@ -334,15 +356,17 @@ def traced_message(
 # --- HTTP (GraphQL operations: graphql/operation_tracing.py) ------------------------
 
 
-def tracing_enabled() -> bool:
-    """Whether this process traces (`configure_tracing` ran with tracing on)."""
-    return _TRACING.enabled
+def tracing_recorded() -> bool:
+    """Whether this process records spans (tracing on, and an exporter to send them to):
+    the spans that serve nothing but a trace viewer are made only then."""
+    return _TRACING.recording
 
 
 def instrument_http(app: FastAPI) -> None:
     """FastAPI's instrumentation on the app (a span per request and websocket, continuing a
-    client's valid `traceparent`), behind a guard that keeps it from answering 500."""
-    if not _TRACING.enabled:
+    client's valid `traceparent`), behind a guard that keeps it from answering 500; only
+    when spans are recorded."""
+    if not _TRACING.recording:
         return
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
