@@ -11,9 +11,10 @@ rounds rotate which side is loaded first.
   Prometheus would;
 - bare: `TRAVELBUDDY_METRICS_ENABLED=false`, `TRAVELBUDDY_TRACING_ENABLED=false`;
 - in the full run also: the default (metrics on and scraped, tracing on without an
-  endpoint, as the service runs out of the box: spans are started but not recorded), and
-  each part alone: metrics alone (scraped; tracing off), tracing alone (exporting;
-  metrics off).
+  endpoint, as the service runs out of the box: its own spans are started but not
+  recorded), metrics alone (scraped; tracing off), and the instrumented side recording a
+  tenth of the traces (`OTEL_TRACES_SAMPLER=parentbased_traceidratio`,
+  `OTEL_TRACES_SAMPLER_ARG=0.1`).
 
 Figures: commands/s over HTTP (booking lives as mutations on /graphql/command,
 concurrency 8) and the p50 of the `Booking` query on /graphql (concurrency 16), each as

@@ -61,8 +61,8 @@ class Sizes:
     instrumentation_command_seconds: float
     """Length of one command round of benchmark 11 (its queries: `query_requests`)."""
     instrumentation_parts: bool
-    """Whether benchmark 11 also measures the default (tracing on, no exporter) and
-    metrics and tracing each alone."""
+    """Whether benchmark 11 also measures the default (tracing on, no exporter), metrics
+    alone and a tenth of the traces sampled."""
     instrumentation_mongodb: bool
     """Whether benchmark 11 also runs on MongoDB."""
     time_limit: float
