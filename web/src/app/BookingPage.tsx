@@ -4,7 +4,7 @@
 import { useState, type FormEvent } from "react";
 import { useQuery, useSubscription } from "urql";
 
-import { describeFailure, problemsAt, sendCommand, type Outcome } from "./commands";
+import { describeFailure, problemsAt, useCommand } from "./commands";
 import { useConnection } from "./connection";
 import {
   APPLY_PERK,
@@ -15,7 +15,7 @@ import {
   type Booking,
 } from "./operations";
 import { Link } from "./router";
-import { FieldErrors, money, OutcomeMessage, StatusBadge, useClients } from "./ui";
+import { FieldErrors, money, OutcomeMessage, StatusBadge } from "./ui";
 
 export function BookingPage({ bookingId, minVersion }: { bookingId: string; minVersion: number | null }) {
   const [read] = useQuery<{ booking: Booking | null }>({
@@ -149,14 +149,10 @@ function PriceBreakdown({ booking }: { booking: Booking }) {
 }
 
 function PerksPanel({ booking, open }: { booking: Booking; open: boolean }) {
-  const clients = useClients();
-  const [outcome, setOutcome] = useState<Outcome | null>(null);
-  const [busy, setBusy] = useState<string | null>(null);
+  const { outcome, busy, send } = useCommand();
 
   async function apply(code: string) {
-    setBusy(code);
-    setOutcome(await sendCommand(clients, APPLY_PERK, { input: { bookingId: booking.id, perkCode: code } }));
-    setBusy(null);
+    await send(APPLY_PERK, { input: { bookingId: booking.id, perkCode: code } });
   }
 
   return (
@@ -166,12 +162,12 @@ function PerksPanel({ booking, open }: { booking: Booking; open: boolean }) {
       <ul className="perk-list">
         {booking.perks.map((perk) => (
           <li key={`${perk.item}-${perk.code}`}>
-            <span>{perk.title}</span> <span className="muted">({perk.item === "hotel" ? "hotel" : perk.item})</span>{" "}
+            <span>{perk.title}</span> <span className="muted">({perk.item})</span>{" "}
             {perk.applied ? (
               <StatusBadge status="APPLIED" />
             ) : (
               open && (
-                <button type="button" className="secondary" disabled={busy !== null} onClick={() => void apply(perk.code)}>
+                <button type="button" className="secondary" disabled={busy} onClick={() => void apply(perk.code)}>
                   Apply
                 </button>
               )
@@ -185,18 +181,14 @@ function PerksPanel({ booking, open }: { booking: Booking; open: boolean }) {
 }
 
 function ChangeDates({ booking }: { booking: Booking }) {
-  const clients = useClients();
   const stay = booking.hotelStay!;
   const [checkIn, setCheckIn] = useState(stay.checkIn);
   const [checkOut, setCheckOut] = useState(stay.checkOut);
-  const [outcome, setOutcome] = useState<Outcome | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { outcome, busy, send } = useCommand();
 
   async function change(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
-    setOutcome(await sendCommand(clients, CHANGE_STAY_DATES, { input: { bookingId: booking.id, checkIn, checkOut } }));
-    setBusy(false);
+    await send(CHANGE_STAY_DATES, { input: { bookingId: booking.id, checkIn, checkOut } });
   }
 
   return (
@@ -221,18 +213,12 @@ function ChangeDates({ booking }: { booking: Booking }) {
 }
 
 function CancelBooking({ booking }: { booking: Booking }) {
-  const clients = useClients();
   const [reason, setReason] = useState("");
-  const [outcome, setOutcome] = useState<Outcome | null>(null);
-  const [busy, setBusy] = useState(false);
+  const { outcome, busy, send } = useCommand();
 
   async function cancel(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
-    setOutcome(await sendCommand(clients, CANCEL_BOOKING, {
-      input: { bookingId: booking.id, reason: reason.trim() || null },
-    }));
-    setBusy(false);
+    await send(CANCEL_BOOKING, { input: { bookingId: booking.id, reason: reason.trim() || null } });
   }
 
   return (

@@ -3,7 +3,7 @@
 import { useState, type FormEvent } from "react";
 import { useQuery } from "urql";
 
-import { describeFailure, problemsAt, sendCommand, type Outcome } from "./commands";
+import { describeFailure, problemsAt, useCommand } from "./commands";
 import {
   REQUEST_BOOKING,
   SEARCH_FLIGHTS,
@@ -13,7 +13,7 @@ import {
   type HotelOffer,
 } from "./operations";
 import { navigate } from "./router";
-import { addDays, FieldErrors, isoDay, money, OutcomeMessage, Perks, useClients } from "./ui";
+import { addDays, FieldErrors, isoDay, money, OutcomeMessage, Perks } from "./ui";
 
 interface HotelSearch {
   city: string;
@@ -174,18 +174,14 @@ function HotelResults(props: {
                       <td>{roomType.name}<br /><span className="muted">{money(roomType.nightlyPrice, hotel.currency)} a night</span></td>
                       <td className="price">{money(roomType.stayPrice, hotel.currency)}</td>
                       <td>
-                        <button
-                          type="button"
-                          className={chosen ? "chosen" : "secondary"}
-                          aria-pressed={chosen}
-                          aria-label={`Choose ${roomType.name} at ${hotel.name}`}
+                        <ChooseButton
+                          chosen={chosen}
+                          label={`Choose ${roomType.name} at ${hotel.name}`}
                           onClick={() => props.onChoose({
                             hotelId: hotel.id, hotelName: hotel.name, roomType: roomType.code,
                             roomName: roomType.name, stayPrice: roomType.stayPrice,
                           })}
-                        >
-                          {chosen ? "Chosen" : "Choose"}
-                        </button>
+                        />
                       </td>
                     </tr>
                   );
@@ -234,18 +230,14 @@ function FlightResults(props: {
                       <td className="price">{money(fare.price, flight.currency)}</td>
                       <td><Perks perks={fare.perks} /></td>
                       <td>
-                        <button
-                          type="button"
-                          className={chosen ? "chosen" : "secondary"}
-                          aria-pressed={chosen}
-                          aria-label={`Choose ${fare.cabin} on ${flight.flightNumber}`}
+                        <ChooseButton
+                          chosen={chosen}
+                          label={`Choose ${fare.cabin} on ${flight.flightNumber}`}
                           onClick={() => props.onChoose({
                             flightId: flight.id, flightNumber: flight.flightNumber, date,
                             cabin: fare.cabin, price: fare.price,
                           })}
-                        >
-                          {chosen ? "Chosen" : "Choose"}
-                        </button>
+                        />
                       </td>
                     </tr>
                   );
@@ -259,17 +251,28 @@ function FlightResults(props: {
   );
 }
 
+function ChooseButton(props: { chosen: boolean; label: string; onClick(): void }) {
+  return (
+    <button
+      type="button"
+      className={props.chosen ? "chosen" : "secondary"}
+      aria-pressed={props.chosen}
+      aria-label={props.label}
+      onClick={props.onClick}
+    >
+      {props.chosen ? "Chosen" : "Choose"}
+    </button>
+  );
+}
+
 function TripForm(props: { room: ChosenRoom | null; hotelSearch: HotelSearch | null; fares: ChosenFare[] }) {
-  const clients = useClients();
+  const { outcome, busy, send } = useCommand();
   const [travelers, setTravelers] = useState<string[]>([""]);
-  const [outcome, setOutcome] = useState<Outcome | null>(null);
-  const [busy, setBusy] = useState(false);
   const seats = Math.max(travelers.length, 1);
   const total = (props.room?.stayPrice ?? 0) + props.fares.reduce((sum, f) => sum + f.price * seats, 0);
 
   async function book(event: FormEvent) {
     event.preventDefault();
-    setBusy(true);
     const input = {
       hotelStay: props.room && props.hotelSearch ? {
         hotelId: props.room.hotelId, roomType: props.room.roomType,
@@ -279,9 +282,7 @@ function TripForm(props: { room: ChosenRoom | null; hotelSearch: HotelSearch | n
       flights: props.fares.map((fare) => ({ flightId: fare.flightId, date: fare.date, seats, cabin: fare.cabin })),
       travelers: travelers.map((name) => ({ name: name.trim() })),
     };
-    const result = await sendCommand(clients, REQUEST_BOOKING, { input });
-    setBusy(false);
-    setOutcome(result);
+    const result = await send(REQUEST_BOOKING, { input });
     if (result.kind === "accepted") navigate(`/bookings/${result.bookingId}?v=${result.version}`);
   }
 

@@ -1,9 +1,11 @@
 // Sending a command and reading its CommandResult: accepted, an error as data (validation
 // problems keyed by the field they are about), or a failure of the request itself.
+import { useState } from "react";
 import type { AnyVariables, CombinedError, DocumentInput } from "urql";
 
 import type { Clients } from "./clients";
 import type { CommandResult, FieldProblem } from "./operations";
+import { useClients } from "./ui";
 
 export type Outcome =
   | { kind: "accepted"; bookingId: string; version: number }
@@ -26,9 +28,32 @@ export function describeFailure(error: CombinedError): string {
   return error.graphQLErrors.map((e) => e.message).join("; ") || error.message;
 }
 
-export async function sendCommand<Variables extends AnyVariables>(
+type CommandDocument<Variables extends AnyVariables> = DocumentInput<Record<string, CommandResult>, Variables>;
+
+/** A form's command: `send` it, and the form shows `busy` while it is on its way and its
+ * last `outcome` after. */
+export function useCommand() {
+  const clients = useClients();
+  const [outcome, setOutcome] = useState<Outcome | null>(null);
+  const [busy, setBusy] = useState(false);
+
+  async function send<Variables extends AnyVariables>(
+    document: CommandDocument<Variables>,
+    variables: Variables,
+  ): Promise<Outcome> {
+    setBusy(true);
+    const result = await sendCommand(clients, document, variables);
+    setOutcome(result);
+    setBusy(false);
+    return result;
+  }
+
+  return { outcome, busy, send };
+}
+
+async function sendCommand<Variables extends AnyVariables>(
   clients: Clients,
-  document: DocumentInput<Record<string, CommandResult>, Variables>,
+  document: CommandDocument<Variables>,
   variables: Variables,
 ): Promise<Outcome> {
   const response = await clients.commands.mutation(document, variables).toPromise();

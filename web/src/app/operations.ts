@@ -164,12 +164,6 @@ export interface BookingSummary {
   price: { total: number; currency: string };
 }
 
-export const SIGNED_IN_CHECK = gql`
-  query SignedIn {
-    myBookings(first: 1) { pageInfo { hasNextPage } }
-  }
-`;
-
 const OUTCOME = `
   __typename
   ... on CommandAccepted { bookingId version replayed }

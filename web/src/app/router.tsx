@@ -21,11 +21,10 @@ export function useLocation(): URL {
   return new URL(location, window.location.origin);
 }
 
-export function navigate(to: string, { replace = false } = {}): void {
-  if (replace) window.history.replaceState(null, "", to);
-  else window.history.pushState(null, "", to);
+export function navigate(to: string): void {
+  window.history.pushState(null, "", to);
   listeners.forEach((listener) => listener());
-  if (!replace) window.scrollTo(0, 0);
+  window.scrollTo(0, 0);
 }
 
 export function Link(props: { to: string; className?: string; children: ReactNode }) {
