@@ -11,7 +11,6 @@ from enum import StrEnum
 from typing import Any
 
 from travelbuddy.bootstrap import Services
-from travelbuddy.observability.logs import get_logger
 from travelbuddy.observability.retries import (
     WORKER_RESTART,
     Backoff,
@@ -19,8 +18,6 @@ from travelbuddy.observability.retries import (
     restarting,
     retry_backoff,
 )
-
-log = get_logger(__name__)
 
 CATALOG_PROJECTOR = "catalog-projector"
 """The catalog projector's lease: one replica keeps `hotels` and `flights`."""

@@ -19,14 +19,11 @@ empty. The append's version check makes both safe; see `states.py`.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import hashlib
 import json
-import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
 
 from travelbuddy.application.catalog import Catalog
 from travelbuddy.application.states import RecentStates
@@ -59,7 +56,7 @@ from travelbuddy.eventstore.port import (
     NewEvent,
 )
 from travelbuddy.observability.logs import bound, get_logger
-from travelbuddy.observability.metrics import COMMAND_DURATION, COMMANDS
+from travelbuddy.observability.metrics import measured_command
 from travelbuddy.observability.tracing import traced_append, traced_command
 
 log = get_logger(__name__)
@@ -103,36 +100,6 @@ class ConcurrencyConflict(Exception):
         self.booking_id = booking_id
 
 
-Handle = TypeVar("Handle", bound=Callable[..., Awaitable[CommandOutcome]])
-
-
-def _measured(handle: Handle) -> Handle:
-    """`handle`, counted by command type and outcome, and timed (unless the handler was
-    made with `measured=False`: metrics off)."""
-
-    @functools.wraps(handle)
-    async def measured(self: Any, command: Command, *args: Any, **kwargs: Any) -> CommandOutcome:
-        if not self.measured:
-            return await handle(self, command, *args, **kwargs)
-        started = time.perf_counter()
-        try:
-            result = await handle(self, command, *args, **kwargs)
-        except Exception as error:
-            _count(command, started, error.code if isinstance(error, DomainError)
-                   else "conflict" if isinstance(error, ConcurrencyConflict) else "error")
-            raise
-        _count(command, started, "replayed" if result.replayed else "accepted")
-        return result
-
-    return cast(Handle, measured)
-
-
-def _count(command: Command, started: float, outcome: str) -> None:
-    kind = type(command).__name__
-    COMMANDS.labels(kind, outcome).inc()
-    COMMAND_DURATION.labels(kind).observe(time.perf_counter() - started)
-
-
 @dataclass(frozen=True)
 class CommandContext:
     """Tracing ids that travel with a command into its event's metadata."""
@@ -174,7 +141,7 @@ class BookingCommands:
         self._states = RecentStates()
 
     @traced_command
-    @_measured
+    @measured_command(conflict=ConcurrencyConflict)
     async def handle(
         self, command: Command, caller: Caller, context: CommandContext | None = None
     ) -> CommandOutcome:

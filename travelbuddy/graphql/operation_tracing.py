@@ -10,9 +10,8 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 from strawberry.extensions import SchemaExtension
 
+from travelbuddy.observability.metrics import ANONYMOUS, MAX_OPERATION_NAME_CHARS
 from travelbuddy.observability.tracing import TRACER, tracing_recorded
-
-MAX_OPERATION_NAME_CHARS = 64
 
 
 class GraphQLTracing(SchemaExtension):
@@ -44,7 +43,7 @@ class GraphQLTracing(SchemaExtension):
             kind: str = execution.operation_type.value
         except Exception:  # no document, or no such operation: graphql-core said so
             kind = "graphql"
-        name = (execution.operation_name or "anonymous")[:MAX_OPERATION_NAME_CHARS]
+        name = (execution.operation_name or ANONYMOUS)[:MAX_OPERATION_NAME_CHARS]
         span.update_name(f"{kind} {name}")
         span.set_attribute("graphql.operation.type", kind)
         span.set_attribute("graphql.operation.name", name)

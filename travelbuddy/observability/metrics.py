@@ -16,14 +16,17 @@ import functools
 import re
 import time
 from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+from travelbuddy.domain.errors import DomainError
 
 # No `*_created` series beside each counter and histogram: Prometheus has no use for them.
 disable_created_metrics()  # type: ignore[no-untyped-call]  # untyped in prometheus_client
 
 Publish = TypeVar("Publish", bound=Callable[..., Coroutine[Any, Any, None]])
+Handle = TypeVar("Handle", bound=Callable[..., Coroutine[Any, Any, Any]])
 
 COMMANDS = Counter(
     "travelbuddy_commands_total",
@@ -205,3 +208,39 @@ def observed_publish(publish: Publish) -> Publish:
         KAFKA_PUBLISH_DURATION.labels(topic).observe(time.perf_counter() - started)
 
     return cast(Publish, observed)
+
+
+class _Measured(Protocol):
+    measured: bool
+    """Whether its commands are counted and timed (False: metrics off)."""
+
+
+def measured_command(conflict: type[Exception]) -> Callable[[Handle], Handle]:
+    """A command handler's `handle(command, ...)` (BookingCommands.handle), counted by
+    command type and outcome, and timed, unless its handler says `measured` is False.
+    The outcome of a `conflict` (the booking kept changing) is "conflict"."""
+
+    def decorate(handle: Handle) -> Handle:
+        @functools.wraps(handle)
+        async def measured(self: _Measured, command: Any, *args: Any, **kwargs: Any) -> Any:
+            if not self.measured:
+                return await handle(self, command, *args, **kwargs)
+            started = time.perf_counter()
+            try:
+                result = await handle(self, command, *args, **kwargs)
+            except Exception as error:
+                _count(command, started, error.code if isinstance(error, DomainError)
+                       else "conflict" if isinstance(error, conflict) else "error")
+                raise
+            _count(command, started, "replayed" if result.replayed else "accepted")
+            return result
+
+        return cast(Handle, measured)
+
+    return decorate
+
+
+def _count(command: object, started: float, outcome: str) -> None:
+    kind = type(command).__name__
+    COMMANDS.labels(kind, outcome).inc()
+    COMMAND_DURATION.labels(kind).observe(time.perf_counter() - started)
