@@ -36,6 +36,7 @@ from travelbuddy.eventstore.port import (
     command_key,
 )
 from travelbuddy.observability.logs import get_logger
+from travelbuddy.sqlite_transaction import atomically
 
 log = get_logger(__name__)
 
@@ -77,26 +78,24 @@ def migrate(connection: sqlite3.Connection) -> None:
     (see `migration.py`); once per file, in one transaction."""
     if connection.execute("PRAGMA user_version").fetchone()[0] >= OWNER_AND_COMMAND_KEYS:
         return
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        if "owner" not in {column[1] for column in connection.execute("PRAGMA table_info(events)")}:
-            connection.execute("ALTER TABLE events ADD COLUMN owner TEXT")
-        older = connection.execute(
-            "SELECT event.position, event.metadata, first.metadata FROM events AS event"
-            " LEFT JOIN events AS first ON first.stream_id = event.stream_id"
-            " AND first.version = 1 WHERE event.owner IS NULL").fetchall()
-        updates = []
-        for position, metadata, first in older:
-            fields = json.loads(metadata)
-            updates.append((stream_owner(first and json.loads(first), fields),
-                            current_command_key(fields), position))
-        connection.executemany(
-            "UPDATE events SET owner = ?, command_key = ? WHERE position = ?", updates)
-        connection.execute(f"PRAGMA user_version = {OWNER_AND_COMMAND_KEYS}")
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
+    atomically(connection, _add_owners)
+
+
+def _add_owners(connection: sqlite3.Connection) -> None:
+    if "owner" not in {column[1] for column in connection.execute("PRAGMA table_info(events)")}:
+        connection.execute("ALTER TABLE events ADD COLUMN owner TEXT")
+    older = connection.execute(
+        "SELECT event.position, event.metadata, first.metadata FROM events AS event"
+        " LEFT JOIN events AS first ON first.stream_id = event.stream_id"
+        " AND first.version = 1 WHERE event.owner IS NULL").fetchall()
+    updates = []
+    for position, metadata, first in older:
+        fields = json.loads(metadata)
+        updates.append((stream_owner(first and json.loads(first), fields),
+                        current_command_key(fields), position))
+    connection.executemany(
+        "UPDATE events SET owner = ?, command_key = ? WHERE position = ?", updates)
+    connection.execute(f"PRAGMA user_version = {OWNER_AND_COMMAND_KEYS}")
 
 
 def row_event(row: tuple[Any, ...]) -> StoredEvent:

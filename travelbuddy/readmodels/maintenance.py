@@ -96,16 +96,12 @@ async def rebuild(
         backlog = []
         while (event := await cursor.try_next()) is not None:
             backlog.append(event)
-        for batch_start in range(0, len(backlog), BATCH_LIMIT):
-            replayed += await _apply(building, fresh,
-                                     backlog[batch_start:batch_start + BATCH_LIMIT], progress)
+        replayed += await _apply(building, fresh, backlog, progress)
         await read_models.swap_in(fresh, name)
         live = projection_named(name, read_models)
         while (event := await cursor.try_next()) is not None:
             backlog.append(event)
-        for batch_start in range(0, len(backlog), BATCH_LIMIT):
-            replayed += await _apply(live, read_models,
-                                     backlog[batch_start:batch_start + BATCH_LIMIT], progress)
+        replayed += await _apply(live, read_models, backlog, progress)
     finally:
         await cursor.close()
     return replayed
@@ -113,8 +109,11 @@ async def rebuild(
 
 async def _apply(projection: Projection, target: ReadModelStore, events: list[Any],
                  progress: Callable[[int], None]) -> int:
-    batch = ProjectionBatch()
-    await projection.apply(events, batch)
-    await target.commit(batch)
-    progress(len(events))
+    """Apply and commit the events BATCH_LIMIT at a time; return how many there were."""
+    for start in range(0, len(events), BATCH_LIMIT):
+        batch = ProjectionBatch()
+        chunk = events[start:start + BATCH_LIMIT]
+        await projection.apply(chunk, batch)
+        await target.commit(batch)
+        progress(len(chunk))
     return len(events)

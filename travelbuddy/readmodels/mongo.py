@@ -40,13 +40,7 @@ from travelbuddy.readmodels.ports import (
     BOOKING_VIEWS,
     HOTEL_OCCUPANCY,
     REBUILDABLE,
-    BookingViewStore,
-    CatalogStore,
-    CheckpointStore,
     HoldWrite,
-    LeaseStore,
-    OccupancyStore,
-    ParkedEvents,
     ProjectionBatch,
     ReadModelStore,
     ViewWrite,
@@ -92,26 +86,22 @@ class MongoReadModels:
     ) -> None:
         self._database = database
         self.collections = collections or ProjectionCollections()
-        self._views = MongoBookingViews(database[self.collections.views])
-        self._occupancy = MongoOccupancy(
+        # The port's parts are read-only properties, so these may be the adapter's own
+        # classes (the commit writes to their collections).
+        self.views = MongoBookingViews(database[self.collections.views])
+        self.occupancy = MongoOccupancy(
             database[self.collections.holds], database[self.collections.nights])
-        self._checkpoints = MongoCheckpoints(database[CHECKPOINTS])
-        self._parked = MongoParkedEvents(database[PROJECTION_DLQ])
-        self._catalog = MongoCatalogStore(database[HOTELS], database[FLIGHTS])
-        # Typed as the ports: the protocol's attributes are to be exactly these types.
-        self.views: BookingViewStore = self._views
-        self.occupancy: OccupancyStore = self._occupancy
-        self.checkpoints: CheckpointStore = self._checkpoints
-        self.parked: ParkedEvents = self._parked
-        self.catalog: CatalogStore = self._catalog
-        self.leases: LeaseStore = MongoLeases(database[LEASES])
+        self.checkpoints = MongoCheckpoints(database[CHECKPOINTS])
+        self.parked = MongoParkedEvents(database[PROJECTION_DLQ])
+        self.catalog = MongoCatalogStore(database[HOTELS], database[FLIGHTS])
+        self.leases = MongoLeases(database[LEASES])
 
     async def setup(self) -> None:
         """Create every collection's indexes (idempotent: safe at every start-up)."""
-        await self._views.setup()
-        await self._occupancy.setup()
-        await self._parked.setup()
-        await self._catalog.setup()
+        await self.views.setup()
+        await self.occupancy.setup()
+        await self.parked.setup()
+        await self.catalog.setup()
 
     async def commit(self, batch: ProjectionBatch) -> None:
         """Write the batch in steps, skipping empty ones: the views; the holds' guards
@@ -127,27 +117,27 @@ class MongoReadModels:
         their nights never written.
         """
         if batch.views:
-            await _guarded_bulk_write(self._views.collection, _view_writes(batch.views))
+            await _guarded_bulk_write(self.views.collection, _view_writes(batch.views))
         if batch.holds:
             await self._commit_holds(batch.holds)
         if batch.parked:
-            await self._parked.collection.bulk_write(
+            await self.parked.collection.bulk_write(
                 park_updates(batch.parked, dt.datetime.now(dt.UTC)), ordered=False)
         if batch.unparked:
-            await self._parked.collection.delete_many({"_id": {"$in": batch.unparked}})
+            await self.parked.collection.delete_many({"_id": {"$in": batch.unparked}})
         if batch.checkpoint is not None:
             await self.checkpoints.save(batch.checkpoint)
 
     async def _commit_holds(self, writes: Sequence[HoldWrite]) -> None:
         # The guards are checked on a read first, so that a stale write (a redelivery)
         # takes and gives back no night; the holds' own writes stay guarded.
-        stored = await self._occupancy.holds({write.hold.booking_id for write in writes})
+        stored = await self.occupancy.holds({write.hold.booking_id for write in writes})
         changes = hold_changes(writes, stored)
         if not changes:
             return
         if nights := night_writes(changes):
-            await self._occupancy.nights_collection.bulk_write(nights, ordered=False)
-        await _guarded_bulk_write(self._occupancy.holds_collection, hold_writes(changes))
+            await self.occupancy.nights_collection.bulk_write(nights, ordered=False)
+        await _guarded_bulk_write(self.occupancy.holds_collection, hold_writes(changes))
 
     async def fresh(self, projection: str) -> MongoReadModels:
         """A store on the same database whose `projection` collections are new, empty

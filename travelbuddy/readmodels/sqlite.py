@@ -25,14 +25,8 @@ from travelbuddy.readmodels.ports import (
     BOOKING_VIEWS,
     HOTEL_OCCUPANCY,
     RESYNC,
-    BookingViewStore,
-    CatalogStore,
-    CheckpointStore,
     HoldWrite,
-    LeaseStore,
-    OccupancyStore,
     PageKey,
-    ParkedEvents,
     ProjectionBatch,
     ReadModelStore,
     Resync,
@@ -288,18 +282,16 @@ class SqliteReadModels:
         """Open (or create) the file at `path`; `setup()` creates the tables."""
         self.path = path
         self._file = ReadModelFile(path)
-        # The parts as the port types them (its attributes are invariant), and as the
-        # commit writes to them, inside its transaction.
-        self.views: BookingViewStore
-        self.occupancy: OccupancyStore
+        # The port's parts are read-only properties, so these may be the adapter's own
+        # classes (the commit writes to them, inside its transaction).
+        self.views: SqliteBookingViews
+        self.occupancy: SqliteOccupancy
         self._use_tables({table: table for tables in PROJECTION_TABLES.values()
                           for table in tables})
-        self._checkpoints = SqliteCheckpoints(self._file)
-        self._parked = SqliteParkedEvents(self._file)
-        self.checkpoints: CheckpointStore = self._checkpoints
-        self.parked: ParkedEvents = self._parked
-        self.catalog: CatalogStore = SqliteCatalog(self._file)
-        self.leases: LeaseStore = SqliteLeases(self._file)
+        self.checkpoints = SqliteCheckpoints(self._file)
+        self.parked = SqliteParkedEvents(self._file)
+        self.catalog = SqliteCatalog(self._file)
+        self.leases = SqliteLeases(self._file)
         self._owns_file = True
         self._rebuilding: dict[str, str] = {}
         """For a fresh store: the name of the new table for each live one it replaces."""
@@ -313,11 +305,11 @@ class SqliteReadModels:
         all of it is stored or none of it. A write whose guard fails is skipped."""
 
         def write(connection: sqlite3.Connection) -> int:
-            stored = self._views.write(connection, batch.views)
-            self._occupancy.write(connection, batch.holds)
-            self._parked.write(connection, batch.parked, batch.unparked)
+            stored = self.views.write(connection, batch.views)
+            self.occupancy.write(connection, batch.holds)
+            self.parked.write(connection, batch.parked, batch.unparked)
             if batch.checkpoint is not None:
-                self._checkpoints.write(connection, batch.checkpoint)
+                self.checkpoints.write(connection, batch.checkpoint)
             return stored
 
         if not (batch.views or batch.holds or batch.parked or batch.unparked
@@ -384,12 +376,10 @@ class SqliteReadModels:
 
     def _use_tables(self, names: Mapping[str, str]) -> None:
         if "booking_views" in names:
-            self._views = SqliteBookingViews(self._file, names["booking_views"])
-            self.views = self._views
+            self.views = SqliteBookingViews(self._file, names["booking_views"])
         if "stay_holds" in names:
-            self._occupancy = SqliteOccupancy(
+            self.occupancy = SqliteOccupancy(
                 self._file, names["stay_holds"], names["booked_nights"])
-            self.occupancy = self._occupancy
 
 
 def _tables_of(projection: str) -> tuple[str, ...]:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 from travelbuddy.domain import CatalogView, Flight, Hotel, InMemoryCatalog
 from travelbuddy.eventstore.port import StoredEvent
-from travelbuddy.eventstore.sqlite import metadata_json, row_event
+from travelbuddy.eventstore.sqlite import COLUMNS, metadata_json, row_event
 from travelbuddy.readmodels.ports import Checkpoint, LeaseLost, ParkedEvent
 from travelbuddy.sqlite_transaction import atomically
 
@@ -217,7 +217,7 @@ class SqliteParkedEvents:
     """`projection_dlq`: a parked event's columns as the event store keeps them, or a
     malformed document as JSON (no stream, no projection)."""
 
-    _EVENT = "position, stream_id, version, type, schema_version, data, metadata"
+    _EVENT = COLUMNS  # the event store's columns, in the order `row_event` reads them
 
     def __init__(self, file: ReadModelFile) -> None:
         self._file = file
