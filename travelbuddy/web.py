@@ -76,11 +76,6 @@ class WebPages:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    @property
-    def built(self) -> bool:
-        """Whether a build is there (web/build.mjs writes both pages at once)."""
-        return (self.directory / "app.html").is_file()
-
     def page(self, name: str) -> Response:
         """One of the pages, or the page saying how to build them (503)."""
         path = self.directory / f"{name}.html"

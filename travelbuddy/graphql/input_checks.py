@@ -38,8 +38,8 @@ from graphql import (
 from strawberry.types import ExecutionContext
 
 from travelbuddy.domain.text import text_fault
+from travelbuddy.graphql.errors import BAD_USER_INPUT
 
-BAD_USER_INPUT = "BAD_USER_INPUT"
 MAX_ITEMS = "travelbuddy.max_items"
 _STRAWBERRY_FIELD = "strawberry-definition"  # strawberry's back-reference on graphql-core types
 

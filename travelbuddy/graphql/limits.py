@@ -207,8 +207,16 @@ class BodySizeLimit:
         await self.app(scope, replay, send)
 
     async def _too_large(self, send: Any) -> None:
-        body = json.dumps({"detail": f"The request body is over {self.max_bytes} bytes"})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"),
-                                (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body.encode()})
+        await answer_json(send, 413, f"The request body is over {self.max_bytes} bytes")
+
+
+async def answer_json(send: Any, status: int, detail: str, *, close: bool = False) -> None:
+    """Answer `{"detail": ...}` with `status` straight from an ASGI middleware; with
+    `close`, the connection is closed after it."""
+    body = json.dumps({"detail": detail}).encode()
+    headers = [(b"content-type", b"application/json"),
+               (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

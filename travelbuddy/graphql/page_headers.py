@@ -23,16 +23,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Awaitable, Callable, MutableMapping
 from html.parser import HTMLParser
-from typing import Any
 from urllib.parse import urlparse
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MAX_PAGE_BYTES = 1_000_000
 """Pages are read whole to find what they load; a larger one gets `FALLBACK_POLICY`."""

@@ -17,23 +17,16 @@ without a token itself.
 from __future__ import annotations
 
 import asyncio
-import json
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from travelbuddy.graphql.authentication import Authenticator, refusal_response
+from travelbuddy.graphql.limits import GRAPHQL_PATH, answer_json
 from travelbuddy.observability.logs import get_logger
 from travelbuddy.security import Identity, InvalidToken
 
 log = get_logger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-GRAPHQL_PATH = "/graphql"
 IDENTITY_KEY = "travelbuddy.identity"
 
 
@@ -102,8 +95,8 @@ class RequestGuard:
         except _BodyTimedOut:
             log.info("request_body_timeout", path=scope["path"], seconds=self.body_timeout)
             if not response_started:
-                await _answer(send, 408, f"The request body took over {self.body_timeout:g} "
-                              "seconds")
+                await answer_json(send, 408, f"The request body took over "
+                                  f"{self.body_timeout:g} seconds", close=True)
         except _ClientGone:
             pass
 
@@ -120,11 +113,3 @@ def _header(scope: Scope, name: bytes) -> str | None:
             return bytes(value).decode("latin-1")
     return None
 
-
-async def _answer(send: Send, status: int, detail: str) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
-    await send({"type": "http.response.body", "body": body})

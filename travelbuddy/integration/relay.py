@@ -21,14 +21,12 @@ from travelbuddy.health import WorkerHealth
 from travelbuddy.integration.bus import Bus, BusUnavailable
 from travelbuddy.integration.messages import BookingEventEnvelope
 from travelbuddy.integration.topics import BOOKINGS
-from travelbuddy.observability.logs import bound, event_ids, get_logger
+from travelbuddy.observability.logs import bound, event_ids
 from travelbuddy.observability.retries import RETRY, Backoff, retrying
 from travelbuddy.observability.tracing import outgoing_headers, traced_publish
 from travelbuddy.readmodels.ports import ProjectionBatch, ReadModelStore
 from travelbuddy.readmodels.runner import ProjectorRunner
 from travelbuddy.readmodels.single_active import SingleActive
-
-log = get_logger(__name__)
 
 RELAY = "kafka-relay"
 EMBEDDED_RELAY = "sqlite-bus-relay"
