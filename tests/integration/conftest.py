@@ -6,8 +6,6 @@ on the test MongoDB and on the embedded default (SQLite events and read models).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,7 @@ import httpx
 import pytest
 from pymongo import AsyncMongoClient
 
+from tests.integration.background import projecting
 from tests.integration.served import served
 from tests.services.testbed import KafkaTestServer
 from travelbuddy.app import create_app
@@ -118,14 +117,8 @@ async def client(services: Services) -> AsyncIterator[Any]:
 @pytest.fixture
 async def projector(services: Services) -> AsyncIterator[ProjectorRunner]:
     """The read-model projector running in the background, caught up."""
-    runner = services.projector()
-    ready = asyncio.Event()
-    task = asyncio.create_task(runner.run(ready))
-    await asyncio.wait_for(ready.wait(), timeout=10)
-    yield runner
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with projecting(services.projector(), seconds=10) as runner:
+        yield runner
 
 
 @pytest.fixture

@@ -8,12 +8,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.integration.background import projecting, working
 from tests.integration.booking_traffic import Traffic, request_booking, settle
 from tests.logged import events
 from travelbuddy.app import create_app
@@ -28,26 +29,12 @@ from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES
 from travelbuddy.partners import FlightService, HotelService
 from travelbuddy.readmodels.maintenance import projector_status
 from travelbuddy.readmodels.queries import Reader
-from travelbuddy.readmodels.runner import ProjectorRunner
-from travelbuddy.workers import BUS_LOOP, Worker, all_workers, run_workers, worker_tasks
+from travelbuddy.workers import BUS_LOOP, Worker, all_workers, worker_tasks
 
 BOOKINGS = 40
 ANSWERED = 5
 REPLY_TOPICS = (HOTEL_REPLIES, FLIGHT_REPLIES)
 PARTNER_GROUPS = (HotelService.default_group_id, FlightService.default_group_id)
-
-
-@contextlib.asynccontextmanager
-async def projecting(services: Services) -> AsyncIterator[ProjectorRunner]:
-    runner, ready = services.projector(), asyncio.Event()
-    task = asyncio.create_task(runner.run(ready))
-    await asyncio.wait_for(ready.wait(), timeout=30)
-    try:
-        yield runner
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def my_bookings(services: Services, customer: str) -> int:
@@ -67,7 +54,7 @@ async def test_a_restarted_embedded_service_serves_its_views_at_once_and_replays
     settings = Settings(mongodb_url=None, kafka_bootstrap_servers=None, data_dir=tmp_path)
     first = await build_services(settings)
     try:
-        async with projecting(first) as runner:
+        async with projecting(first.projector()) as runner:
             traffic = Traffic(first)
             await traffic.lifecycles(range(BOOKINGS))
             await settle(first)
@@ -84,7 +71,7 @@ async def test_a_restarted_embedded_service_serves_its_views_at_once_and_replays
         assert await my_bookings(second, "alice") == before
         response = await readyz(second)
         assert response.status_code == 200, response.text
-        async with projecting(second) as resumed:
+        async with projecting(second.projector()) as resumed:
             await settle(second)
             assert resumed.applied == 1  # the marker only: nothing was replayed
         assert events(caplog.records, "projector_resumed")
@@ -103,23 +90,11 @@ async def test_a_fresh_projector_is_not_ready_until_its_first_catch_up_is_done(
         response = await readyz(services)
         assert response.status_code == 503
         assert response.json()["status"] == "catching_up"
-        async with projecting(services):
+        async with projecting(services.projector()):
             response = await readyz(services)
         assert response.status_code == 200, response.text
     finally:
         await services.close()
-
-
-@contextlib.asynccontextmanager
-async def working(services: Services) -> AsyncIterator[None]:
-    """Every worker of `travelbuddy serve` running, stopped on exit as a shutdown stops them."""
-    task = asyncio.create_task(run_workers(services, all_workers(services)))
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def until(condition: Callable[[], Awaitable[bool]], seconds: float = 60.0) -> None:

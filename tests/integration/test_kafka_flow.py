@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.background import working
 from tests.integration.graphql_calls import graphql, request_booking
 from tests.integration.kafka_reading import read_until
 from tests.logged import json_lines, printed
@@ -28,7 +29,6 @@ from travelbuddy.integration.sqlite_bus import SqliteBus
 from travelbuddy.integration.topics import BOOKINGS
 from travelbuddy.partners import FlightService, HotelService
 from travelbuddy.partners.simulated_partner import SimulatedPartner
-from travelbuddy.workers import all_workers, run_workers
 
 STATUS = """query ($id: ID!) { booking(id: $id) {
   status version hotelStay { status rejectionReason } flights { status rejectionReason } } }"""
@@ -50,16 +50,14 @@ async def running_service(
 @contextlib.asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
     services = await build_services(settings)
-    workers = asyncio.create_task(run_workers(services, all_workers(services)))
     transport = httpx.ASGITransport(app=create_app(services.settings, services=services))
     try:
-        await until(lambda: catalog_projected(services))
-        async with httpx.AsyncClient(transport=transport, base_url="http://travelbuddy") as http:
-            yield services, http
+        async with working(services):
+            await until(lambda: catalog_projected(services))
+            async with httpx.AsyncClient(transport=transport,
+                                         base_url="http://travelbuddy") as http:
+                yield services, http
     finally:
-        workers.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await workers
         await services.close()
 
 

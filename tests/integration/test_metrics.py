@@ -8,10 +8,8 @@ embedded default where the stores take part.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -19,6 +17,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.auth import bearer
+from tests.integration.background import projecting
 from tests.integration.booking_traffic import eventually, request_booking
 from tests.integration.graphql_calls import graphql
 from tests.integration.graphql_calls import request_booking as request_over_http
@@ -44,24 +43,10 @@ def projector_lag(scraped: Scrape) -> tuple[float | None, float | None]:
             value(scraped, "travelbuddy_follower_lag_seconds", follower="projector"))
 
 
-@contextlib.asynccontextmanager
-async def projecting(services: Services) -> AsyncIterator[None]:
-    """The read-model projector running while the block runs, caught up at its start."""
-    ready = asyncio.Event()
-    task = asyncio.create_task(services.projector().run(ready))
-    await asyncio.wait_for(ready.wait(), timeout=30)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def test_a_held_projector_shows_its_lag_growing_and_dropping_once_it_goes_on(
     services: Services, http: httpx.AsyncClient
 ) -> None:
-    async with projecting(services):
+    async with projecting(services.projector()):
         await eventually(lambda: scrape(http), lambda now: projector_lag(now) == (0, 0), 30,
                          "the running projector has no lag")
     growing: list[tuple[float | None, float | None]] = []
@@ -76,7 +61,7 @@ async def test_a_held_projector_shows_its_lag_growing_and_dropping_once_it_goes_
     held = await scrape(http)
     assert value(held, "travelbuddy_follower_checkpoint_age_seconds", follower="projector")
 
-    async with projecting(services):
+    async with projecting(services.projector()):
         await eventually(lambda: scrape(http), lambda now: projector_lag(now) == (0, 0), 30,
                          "the lag drops to nothing once the projector goes on")
 

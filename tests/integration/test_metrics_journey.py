@@ -10,7 +10,6 @@ messages.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +22,7 @@ from gql import Client, GraphQLRequest, gql
 from gql.transport.websockets import WebsocketsTransport
 
 from tests.auth import bearer
+from tests.integration.background import working
 from tests.integration.booking_traffic import eventually
 from tests.integration.graphql_calls import REQUEST_BOOKING, command, graphql, trip_input
 from tests.integration.metrics_scrape import Scrape, key, moved, scrape, value
@@ -35,7 +35,6 @@ from travelbuddy.domain.sample_catalog import SAMPLE_FLIGHTS, SAMPLE_HOTELS
 from travelbuddy.integration.inbound import DEFAULT_GROUP_ID
 from travelbuddy.integration.topics import BOOKINGS, FLIGHT_REPLIES, HOTEL_REPLIES, TOPICS
 from travelbuddy.observability.metrics import OPERATION_NAMES
-from travelbuddy.workers import all_workers, run_workers
 
 BOOKING = """query Booking($id: ID!) { booking(id: $id, minVersion: 3) { status version } }"""
 CANCEL = """mutation Cancel($input: CancelBookingInput!, $commandId: ID) {
@@ -137,14 +136,10 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 async def serving(settings: Settings) -> AsyncIterator[tuple[Services, str]]:
     """Every worker and the API in this process, the API on a loopback port."""
     services = await build_services(settings)
-    workers = asyncio.create_task(run_workers(services, all_workers(services)))
     try:
-        async with served(create_app(settings, services=services)) as base:
+        async with working(services), served(create_app(settings, services=services)) as base:
             yield services, base
     finally:
-        workers.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await workers
         await services.close()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from tests.integration.background import projecting
 from tests.integration.booking_traffic import request_booking
 from travelbuddy.application import Caller
 from travelbuddy.bootstrap import Services
@@ -46,13 +47,8 @@ async def test_catch_up_skips_a_malformed_document_and_projects_the_rest(
     await services.commands.handle(request_booking(), Caller("alice"))
     await mongo_db["events"].insert_one({"stream_id": "booking-x", "junk": True})
     await services.commands.handle(request_booking(), Caller("alice"))
-    runner = services.projector()
-    ready = asyncio.Event()
-    task = asyncio.create_task(runner.run(ready))
-    try:
-        await asyncio.wait_for(ready.wait(), timeout=10)
-    finally:
-        task.cancel()
+    async with projecting(services.projector(), seconds=10) as runner:
+        pass
 
     assert await services.read_models.views.count() == 2
     assert runner.applied == 2

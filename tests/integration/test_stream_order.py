@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from tests.integration.background import projecting
 from tests.integration.booking_traffic import (
     MARKER_HOTEL_ID,
     all_events,
@@ -102,12 +103,8 @@ async def assert_equal_to_a_fold_of_the_streams(
 async def first_catch_up(services: Services, read_models: ReadModelStore) -> ProjectorRunner:
     runner = ProjectorRunner("order-check", read_models, services.store, services.feed,
                              [BookingViews(read_models), HotelOccupancy(read_models)])
-    ready = asyncio.Event()
-    task = asyncio.create_task(runner.run(ready))
-    try:
-        await asyncio.wait_for(ready.wait(), timeout=60)
-    finally:
-        task.cancel()
+    async with projecting(runner, seconds=60):
+        pass
     return runner
 
 

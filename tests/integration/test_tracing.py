@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind
 
 from tests.auth import bearer
 from tests.captured_spans import CapturedSpans
+from tests.integration.background import working
 from tests.integration.graphql_calls import REQUEST_BOOKING, request_booking, trip_input
 from tests.integration.served import served, service_environment
 from tests.integration.test_kafka_flow import catalog_projected, settled, until
@@ -32,7 +33,6 @@ from travelbuddy.eventstore.port import StoredEvent
 from travelbuddy.eventstore.sqlite import SqliteEventStore
 from travelbuddy.integration.topics import FLIGHT_REPLIES, HOTEL_REPLIES
 from travelbuddy.readmodels.runner import ProjectorRunner
-from travelbuddy.workers import all_workers, run_workers
 
 TRAVELBUDDY = str(Path(sys.executable).with_name("travelbuddy"))
 CLIENT_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -45,16 +45,13 @@ async def service_over_http(
 ) -> AsyncIterator[tuple[Services, httpx.AsyncClient]]:
     """The service with every worker running (as `travelbuddy serve`), served by uvicorn."""
     services = await build_services(settings)
-    workers = asyncio.create_task(run_workers(services, all_workers(services)))
     try:
-        await until(lambda: catalog_projected(services))
-        async with served(create_app(settings, services=services)) as host, \
-                httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as http:
-            yield services, http
+        async with working(services):
+            await until(lambda: catalog_projected(services))
+            async with served(create_app(settings, services=services)) as host, \
+                    httpx.AsyncClient(base_url=f"http://{host}", timeout=30) as http:
+                yield services, http
     finally:
-        workers.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await workers
         await services.close()
 
 
