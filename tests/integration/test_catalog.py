@@ -4,7 +4,6 @@ and the prices a booking request records, on Kafka and on the SQLite bus."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
@@ -13,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.background import running
 from tests.integration.buses import BUS_KINDS, bus_of_kind
 from tests.integration.graphql_calls import graphql
 from travelbuddy.app import create_app
@@ -52,11 +52,8 @@ async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
 @pytest.fixture
 async def catalog_projector(services: Services, bus: Bus) -> AsyncIterator[None]:
     group = f"catalog-{uuid.uuid4().hex[:8]}"
-    task = asyncio.create_task(run_catalog_projector(services.read_models.catalog, bus, group))
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with running(run_catalog_projector(services.read_models.catalog, bus, group)):
+        yield
 
 
 async def until_hotel(services: Services, hotel_id: str, predicate: Any) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
+from tests.integration import background
 from tests.integration.buses import BUS_KINDS, bus_of_kind, kafka_bus, read_until
 from tests.services.testbed import MongoTestServer
 from travelbuddy.application import Caller
@@ -187,15 +188,9 @@ async def lag_of(bus: Bus, group_id: str) -> AsyncIterator[Lag]:
 # --- running the consumer ----------------------------------------------------------------
 
 
-@contextlib.asynccontextmanager
-async def running(consumer: InboundConsumer) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(consumer.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(consumer: InboundConsumer
+            ) -> contextlib.AbstractAsyncContextManager[asyncio.Task[None]]:
+    return background.running(consumer.run())
 
 
 async def until(

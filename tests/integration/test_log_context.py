@@ -4,13 +4,12 @@ partner's message. On the embedded default (the binding does not depend on the s
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 
 import pytest
 
+from tests.integration.background import running
 from tests.integration.booking_traffic import request_booking
 from tests.integration.test_inbound_consumer import (
     consume_until_caught_up,
@@ -72,13 +71,8 @@ async def test_a_partners_lines_carry_its_name_and_message(
     partner = HotelService(services.bus, group_id=f"logs-{uuid.uuid4().hex[:8]}")
     await services.bus.ensure_topics()
     await services.bus.publish(BOOKINGS, b"b-1", b"not an envelope")
-    task = asyncio.create_task(partner.run())
-    try:
+    async with running(partner.run()) as task:
         await until(lambda: bool(events(caplog.records, "booking_event_skipped")), task)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
     [skipped] = events(caplog.records, "booking_event_skipped")
     assert (skipped["partner"], skipped["booking_id"]) == ("hotel", "b-1")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.integration.background import projecting
 from tests.integration.booking_traffic import Traffic
 from tests.integration.graphql_calls import request_booking
 from tests.services.testbed import KafkaTestServer, MongoTestServer
@@ -63,12 +63,8 @@ async def test_not_ready_before_the_first_catch_up_with_the_lag_in_events_and_se
 async def test_a_caught_up_projector_that_falls_behind_is_lagging(
     http: httpx.AsyncClient, services: Services
 ) -> None:
-    runner, ready = services.projector(), asyncio.Event()
-    task = asyncio.create_task(runner.run(ready))
-    await asyncio.wait_for(ready.wait(), timeout=10)
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    async with projecting(services.projector(), seconds=10):
+        pass  # caught up, then stopped
     for _ in range(3):
         await request_booking(http)
     strict = dataclasses.replace(
